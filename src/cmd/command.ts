@@ -1,4 +1,4 @@
-import { DefaultLogger, parseLogLevel } from "../log/logger.js";
+import { parseLogLevel, type DefaultLogger } from "../log/logger.js";
 import type { ApiVersion } from "../platform/api-version.js";
 import { LifecycleError } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
