@@ -1,0 +1,55 @@
+import type { Logger } from "../log/logger.js";
+import { errorMessage } from "../platform/errors.js";
+import { statusOf } from "../registry/errors.js";
+import { sleep } from "../registry/retry.js";
+import type { RemoteImage } from "./remote-image.js";
+
+/** Delays between the six attempts of {@link openRemoteImage} (lifecycle PR #1675). */
+export const OPEN_REMOTE_DELAYS_MS: readonly number[] = [100, 200, 500, 1000, 2000];
+
+/** Statuses that fail at once: retrying cannot fix a bad request, missing permission or a rate limit. */
+const NOT_RETRIED = new Set([400, 401, 403, 405, 429]);
+
+/** A Go `time.Duration` string for whole milliseconds (`100ms`, `1s`, `1.5s`). */
+export function goDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toString()}s`;
+}
+
+/** Options of {@link openRemoteImage}. */
+export interface OpenRemoteOptions {
+  readonly delays?: readonly number[];
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Opens a remote image with the Go lifecycle's whole-operation retry (contract §7): every attempt
+ * builds a fresh image (so a bad manifest is never cached), reads it and sniffs its top layer; a
+ * mirror serving a manifest with no layers, 5xx, 404 and network errors are retried after 100 ms,
+ * 200 ms, 500 ms, 1 s, 2 s; 400/401/403/405/429 fail at once. `makeImage` must give an image whose
+ * requests are not retried by the transport, so this loop is the only retry owner.
+ */
+export async function openRemoteImage(makeImage: () => RemoteImage, logger: Logger, options: OpenRemoteOptions = {}): Promise<RemoteImage> {
+  const delays = options.delays ?? OPEN_REMOTE_DELAYS_MS;
+  const attempts = delays.length + 1;
+  for (let attempt = 1; ; attempt++) {
+    const image = makeImage();
+    try {
+      const { manifest } = await image.manifest();
+      if (manifest.layers.length === 0) throw new Error("image has no layers");
+      const layers = await image.layers();
+      const top = layers[layers.length - 1];
+      if (!top) throw new Error("image has no layers");
+      if (!/^sha256:[a-f0-9]{64}$/.test(top.diffId)) throw new Error("image top layer has no valid diffID");
+      if (attempt > 1) logger.info(`Successfully opened remote image after ${attempt - 1} retries`);
+      return image;
+    } catch (err) {
+      const status = statusOf(err);
+      if ((status !== undefined && NOT_RETRIED.has(status)) || attempt >= attempts) throw err;
+      const delay = delays[attempt - 1] ?? 0;
+      logger.warn(`Failed to open remote image (attempt ${attempt}/${attempts}): ${errorMessage(err)}, retrying in ${goDuration(delay)}`);
+      await sleep(delay, options.signal);
+    }
+  }
+}

@@ -1,0 +1,213 @@
+import { createHash } from "node:crypto";
+import { Transform, type Readable } from "node:stream";
+import { headBlob } from "./blobs.js";
+import type { Repository } from "./client.js";
+import { NetworkError, RegistryError } from "./errors.js";
+import { discard, header } from "./http.js";
+import { backoffDelay, DEFAULT_RETRY_POLICY, NO_RETRY, sleep, type RetryPolicy } from "./retry.js";
+
+/** Content to upload as a blob; `open` is called again for every attempt. */
+export interface BlobSource {
+  /** Known digest: enables the existence check, mounting and a single-request upload. */
+  readonly digest?: string;
+  readonly size?: number;
+  open(): Promise<Readable> | Readable;
+}
+
+/** How a blob reached the registry. */
+export type UploadOutcome = "exists" | "mounted" | "uploaded";
+
+/** Result of {@link uploadBlob}. */
+export interface UploadResult {
+  readonly digest: string;
+  readonly size: number;
+  readonly outcome: UploadOutcome;
+}
+
+/** Options of {@link uploadBlob}. */
+export interface UploadOptions {
+  /** A repository on the same registry that already has the blob (cross-repo mount). */
+  readonly mountFrom?: string;
+  /** Bytes sent so far (resets to 0 when an attempt restarts). */
+  readonly onProgress?: (sent: number) => void;
+  /** Upload in PATCH chunks of at most this many bytes (registries that cap request sizes). */
+  readonly chunkSize?: number;
+  readonly policy?: RetryPolicy;
+  readonly signal?: AbortSignal;
+}
+
+/** Blobs smaller than this go up in one POST + PUT. */
+const MONOLITHIC_LIMIT = 1 << 20;
+/** Chunk size used after a registry rejected a whole-blob PATCH with 413. */
+const FALLBACK_CHUNK = 16 << 20;
+
+function uploadRestartable(err: unknown): boolean {
+  if (err instanceof NetworkError) return err.temporary;
+  if (!(err instanceof RegistryError)) return false;
+  if (err.codes.some((c) => c === "BLOB_UPLOAD_INVALID" || c === "BLOB_UPLOAD_UNKNOWN")) return true;
+  return err.temporary;
+}
+
+function locationOf(repo: Repository, base: URL, value: string | undefined): URL {
+  if (!value) throw new Error(`registry ${repo.registry} started an upload without a Location`);
+  return repo.transport.checkedLocation(value, base);
+}
+
+function withDigest(location: URL, digest: string): URL {
+  const url = new URL(location);
+  url.searchParams.set("digest", digest);
+  return url;
+}
+
+async function startUpload(repo: Repository, mountFrom: string | undefined, digest: string | undefined, signal?: AbortSignal) {
+  const base = await repo.transport.baseUrl(signal);
+  if (mountFrom && digest && mountFrom !== repo.name) {
+    try {
+      const target = `/v2/${repo.name}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(mountFrom)}`;
+      const res = await repo.request({ method: "POST", target, expect: [201, 202], retry: NO_RETRY, scopes: repo.scopes([mountFrom]), signal });
+      await discard(res);
+      if (res.status === 201) return { mounted: true as const };
+      // 202: the registry could not mount but opened a normal upload session
+      return { mounted: false as const, location: locationOf(repo, base, header(res, "location")) };
+    } catch {
+      // any mount failure falls back to a plain upload
+    }
+  }
+  const res = await repo.request({ method: "POST", target: `/v2/${repo.name}/blobs/uploads/`, expect: [202], retry: NO_RETRY, signal });
+  await discard(res);
+  return { mounted: false as const, location: locationOf(repo, base, header(res, "location")) };
+}
+
+function counting(onData: (chunk: Buffer) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      onData(chunk);
+      cb(null, chunk);
+    },
+  });
+}
+
+async function patchStream(repo: Repository, location: URL, body: Readable, size: number | undefined, signal?: AbortSignal): Promise<URL> {
+  const headers: Record<string, string> = { "content-type": "application/octet-stream" };
+  if (size !== undefined) headers["content-length"] = String(size);
+  const res = await repo.request({ method: "PATCH", target: location, headers, body: () => body, expect: [202, 204], retry: NO_RETRY, signal });
+  await discard(res);
+  return locationOf(repo, location, header(res, "location") ?? location.toString());
+}
+
+async function patchChunks(repo: Repository, location: URL, body: Readable, chunkSize: number, signal?: AbortSignal): Promise<URL> {
+  let offset = 0;
+  let pending: Buffer[] = [];
+  let pendingSize = 0;
+  let loc = location;
+  const flush = async () => {
+    if (pendingSize === 0) return;
+    const chunk = Buffer.concat(pending);
+    const res = await repo.request({
+      method: "PATCH",
+      target: loc,
+      headers: {
+        "content-type": "application/octet-stream",
+        "content-length": String(chunk.length),
+        "content-range": `${offset}-${offset + chunk.length - 1}`,
+      },
+      body: chunk,
+      expect: [202, 204],
+      retry: NO_RETRY,
+      signal,
+    });
+    await discard(res);
+    loc = locationOf(repo, loc, header(res, "location") ?? loc.toString());
+    offset += chunk.length;
+    pending = [];
+    pendingSize = 0;
+  };
+  for await (const data of body) {
+    let buf = data as Buffer;
+    while (buf.length > 0) {
+      const take = Math.min(buf.length, chunkSize - pendingSize);
+      pending.push(buf.subarray(0, take));
+      pendingSize += take;
+      buf = buf.subarray(take);
+      if (pendingSize === chunkSize) await flush();
+    }
+  }
+  await flush();
+  return loc;
+}
+
+async function uploadOnce(repo: Repository, source: BlobSource, options: UploadOptions, chunkSize: number | undefined): Promise<UploadResult> {
+  const started = await startUpload(repo, options.mountFrom, source.digest, options.signal);
+  if (started.mounted) return { digest: source.digest ?? "", size: source.size ?? 0, outcome: "mounted" };
+  const hash = createHash("sha256");
+  let sent = 0;
+  const opened = await source.open();
+  const stream = opened.pipe(
+    counting((chunk) => {
+      hash.update(chunk);
+      sent += chunk.length;
+      options.onProgress?.(sent);
+    }),
+  );
+  opened.on("error", (err) => stream.destroy(err));
+  let location = started.location;
+  if (source.digest && source.size !== undefined && source.size <= MONOLITHIC_LIMIT && !chunkSize) {
+    const chunks: Buffer[] = [];
+    for await (const c of stream) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    const res = await repo.request({
+      method: "PUT",
+      target: withDigest(location, source.digest),
+      headers: { "content-type": "application/octet-stream", "content-length": String(body.length) },
+      body,
+      expect: [201],
+      retry: NO_RETRY,
+      signal: options.signal,
+    });
+    await discard(res);
+    return { digest: source.digest, size: body.length, outcome: "uploaded" };
+  }
+  location = chunkSize
+    ? await patchChunks(repo, location, stream, chunkSize, options.signal)
+    : await patchStream(repo, location, stream, source.size, options.signal);
+  const digest = `sha256:${hash.digest("hex")}`;
+  if (source.digest && source.digest !== digest) {
+    throw new Error(`blob content changed during upload: expected ${source.digest}, read ${digest}`);
+  }
+  const res = await repo.request({
+    method: "PUT",
+    target: withDigest(location, digest),
+    headers: { "content-length": "0" },
+    expect: [201],
+    retry: NO_RETRY,
+    signal: options.signal,
+  });
+  await discard(res);
+  return { digest, size: sent, outcome: "uploaded" };
+}
+
+/**
+ * Uploads a blob unless the repository already has it: HEAD, then a same-registry cross-repo mount
+ * when possible, else POST + one streamed PATCH + PUT (or PATCH chunks). The whole sequence is the
+ * unit of retry: a failed attempt restarts from POST with a freshly opened source.
+ */
+export async function uploadBlob(repo: Repository, source: BlobSource, options: UploadOptions = {}): Promise<UploadResult> {
+  if (source.digest) {
+    const size = await headBlob(repo, source.digest);
+    if (size !== undefined) return { digest: source.digest, size: source.size ?? size, outcome: "exists" };
+  }
+  const policy = options.policy ?? DEFAULT_RETRY_POLICY;
+  let chunkSize = options.chunkSize;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await uploadOnce(repo, source, options, chunkSize);
+    } catch (err) {
+      if (err instanceof RegistryError && err.status === 413 && !chunkSize) {
+        chunkSize = FALLBACK_CHUNK;
+        continue;
+      }
+      if (!uploadRestartable(err) || attempt >= policy.attempts || options.signal?.aborted) throw err;
+      await sleep(backoffDelay(policy, attempt), options.signal);
+    }
+  }
+}
