@@ -80,15 +80,19 @@ type DockerConfig = z.infer<typeof DockerConfig>;
 const HelperOutput = z.object({ Username: z.string().optional(), Secret: z.string().optional() }).loose();
 
 /** Runs `docker-credential-<helper> get` for a server URL; resolves undefined when it has nothing. */
-export type HelperRunner = (helper: string, serverUrl: string) => Promise<{ username: string; secret: string } | undefined>;
+export type HelperRunner = (
+  helper: string,
+  serverUrl: string,
+  env: NodeJS.ProcessEnv,
+) => Promise<{ username: string; secret: string } | undefined>;
 
 /** The default helper runner: executes `docker-credential-<helper> get` from PATH with a 30 s timeout. */
-export const execHelper: HelperRunner = (helper, serverUrl) =>
+export const execHelper: HelperRunner = (helper, serverUrl, env) =>
   new Promise((resolve, reject) => {
     const child = execFile(
       `docker-credential-${helper}`,
       ["get"],
-      { timeout: 30_000, maxBuffer: 1 << 20 },
+      { timeout: 30_000, maxBuffer: 1 << 20, env },
       (err, stdout) => {
         if (err) {
           if (/credentials not found/i.test(stdout) || /credentials not found/i.test(String(err.message))) {
@@ -217,7 +221,7 @@ export class DefaultKeychain implements Keychain {
     const helper = Object.entries(config.credHelpers ?? {}).find(([k]) => registryKey(k) === registry)?.[1];
     for (const name of [helper, config.credsStore]) {
       if (!name) continue;
-      const got = await this.runHelper(name, serverUrl);
+      const got = await this.runHelper(name, serverUrl, this.options.env);
       if (got) return got.username === "<token>" ? identityCredential(got.secret) : basicCredential(got.username, got.secret);
       if (name === helper) return ANONYMOUS;
     }

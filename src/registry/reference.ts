@@ -74,11 +74,6 @@ export class Reference {
     return new Reference(this.registry, this.repository, tag, undefined, `${this.context}:${tag}`);
   }
 
-  /** Whether two references name the same repository and tag, ignoring any digest (contract §3.2). */
-  sameNameIgnoringDigest(other: Reference): boolean {
-    return this.context === other.context && (this.tag ?? DEFAULT_TAG) === (other.tag ?? DEFAULT_TAG);
-  }
-
   toString(): string {
     return this.original;
   }
@@ -136,10 +131,19 @@ export function registryOf(value: string): string | undefined {
   return Reference.tryParse(value)?.registry;
 }
 
-/** Whether two reference strings name the same image, ignoring digests and after normalisation. */
+/** Drops an `@sha256:…` suffix from a reference string. */
+export function stripDigest(value: string): string {
+  const at = value.indexOf("@");
+  return at < 0 ? value : value.slice(0, at);
+}
+
+/**
+ * Whether two reference strings name the same image: digests are dropped first, then both are
+ * normalised (`acme/run` equals `index.docker.io/acme/run:latest`), like the Go lifecycle.
+ */
 export function sameImageName(a: string, b: string): boolean {
-  const ra = Reference.tryParse(a);
-  const rb = Reference.tryParse(b);
-  if (!ra || !rb) return a === b;
-  return ra.sameNameIgnoringDigest(rb);
+  const ra = Reference.tryParse(stripDigest(a));
+  const rb = Reference.tryParse(stripDigest(b));
+  if (!ra || !rb) return stripDigest(a) === stripDigest(b);
+  return ra.name === rb.name;
 }
