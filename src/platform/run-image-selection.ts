@@ -1,0 +1,65 @@
+import type { Logger } from "../log/logger.js";
+import { LifecycleError } from "./errors.js";
+import { ExitCode } from "./exit-codes.js";
+import { registryOf } from "../registry/reference.js";
+
+/** A run image and its mirrors (a run.toml `[[images]]` entry, stack.toml, or the app label). */
+export interface RunImageCandidates {
+  readonly image: string;
+  readonly mirrors: readonly string[];
+}
+
+/** The verdict of a read-access probe for one candidate. */
+export interface ProbeResult {
+  readonly readable: boolean;
+  /** Why it is not readable (status, error), for the debug log. */
+  readonly reason?: string;
+}
+
+/** Probes whether a candidate reference can be read. */
+export type ReadProbe = (reference: string) => Promise<ProbeResult>;
+
+/**
+ * Picks the run image from `image` + `mirrors` (contract §6.1): the first readable candidate on the
+ * target registry, else the first readable candidate, in list order. All probes start at once; the
+ * choice still follows list order. The whole decision is logged at debug level.
+ */
+export async function selectRunImage(
+  candidates: RunImageCandidates,
+  targetRegistry: string | undefined,
+  probe: ReadProbe,
+  logger: Logger,
+): Promise<string> {
+  if (candidates.image === "") {
+    throw new LifecycleError(ExitCode.InvalidArgs, "missing run image metadata (-run-image)");
+  }
+  const list = [candidates.image, ...candidates.mirrors];
+  logger.debug(`Selecting run image for target registry '${targetRegistry ?? ""}' from candidates: ${list.join(", ")}`);
+  const probes = new Map<string, Promise<ProbeResult>>();
+  const probeOf = (ref: string) => {
+    let p = probes.get(ref);
+    if (!p) {
+      p = registryOf(ref) === undefined
+        ? Promise.resolve({ readable: false, reason: "not a valid image reference" })
+        : probe(ref).catch((err: unknown) => ({ readable: false, reason: err instanceof Error ? err.message : String(err) }));
+      probes.set(ref, p);
+    }
+    return p;
+  };
+  list.forEach((ref) => void probeOf(ref));
+  const verdicts = await Promise.all(list.map(async (ref) => ({ ref, result: await probeOf(ref) })));
+  for (const { ref, result } of verdicts) {
+    logger.debug(`  ${ref} (registry ${registryOf(ref) ?? "?"}): ${result.readable ? "readable" : `not readable${result.reason ? ` (${result.reason})` : ""}`}`);
+  }
+  const sameRegistry = verdicts.find((v) => registryOf(v.ref) === targetRegistry && v.result.readable);
+  if (sameRegistry) {
+    logger.debug(`Selected run image '${sameRegistry.ref}': first readable candidate on registry '${targetRegistry ?? ""}'`);
+    return sameRegistry.ref;
+  }
+  const first = verdicts.find((v) => v.result.readable);
+  if (first) {
+    logger.debug(`Selected run image '${first.ref}': no readable candidate on registry '${targetRegistry ?? ""}', first readable candidate`);
+    return first.ref;
+  }
+  throw new LifecycleError(ExitCode.InvalidArgs, "failed to find accessible run image");
+}
