@@ -1,0 +1,72 @@
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+/**
+ * The lifecycle folder under test: `dist/lifecycle` from `npm run build`, or another build (the
+ * release executable) named by `LIFECYCLE_DIR`.
+ */
+export const LIFECYCLE_DIR = resolve(process.env.LIFECYCLE_DIR ?? join(import.meta.dirname, "..", "..", "dist", "lifecycle"));
+
+/** The binaries a test may invoke. */
+export type Binary = "lifecycle" | "analyzer" | "restorer" | "exporter" | "rebaser";
+
+/** Output and exit code of one run. */
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout and stderr together, for assertions that do not care which. */
+  readonly output: string;
+}
+
+/** Options of {@link runLifecycle}. */
+export interface RunOptions {
+  /** Environment on top of a minimal base (PATH, HOME); CNB_* from the test runner never leak in. */
+  readonly env?: Record<string, string | undefined>;
+  /** `CNB_PLATFORM_API`; `null` leaves it unset. Default 0.14. */
+  readonly platformApi?: string | null;
+  readonly cwd?: string;
+  readonly timeoutMs?: number;
+}
+
+/** Runs a lifecycle binary with arguments and collects its output. */
+export function runLifecycle(binary: Binary, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const path = join(LIFECYCLE_DIR, binary);
+  if (!existsSync(path)) throw new Error(`${path} does not exist: run "npm run build" first`);
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: process.env.HOME ?? "/root",
+  };
+  const api = options.platformApi === undefined ? "0.14" : options.platformApi;
+  if (api !== null) env.CNB_PLATFORM_API = api;
+  for (const [k, v] of Object.entries(options.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(path, args, { env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const all: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => {
+      out.push(b);
+      all.push(b);
+    });
+    child.stderr.on("data", (b: Buffer) => {
+      err.push(b);
+      all.push(b);
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 120_000);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({
+        code: code ?? (signal ? 128 : -1),
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+        output: Buffer.concat(all).toString("utf8"),
+      });
+    });
+  });
+}
