@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runLifecycle } from "./helpers/lifecycle.js";
 
-const ANSI = /\x1b\[/;
+const ANSI = new RegExp(String.fromCharCode(27) + "\\[");
 const tmp = mkdtempSync(join(tmpdir(), "process-contract-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
