@@ -1,0 +1,46 @@
+// Errors of the volume cache. CacheReadError is the cache-wide "this layer cannot be read" verdict
+// (the Go lifecycle's cache.ReadErr): phases skip the layer with a warning instead of failing.
+
+/** A cached layer is missing, unreadable or corrupt; the phase skips it with a warning. */
+export class CacheReadError extends Error {
+  readonly code = "CACHE_READ";
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "CacheReadError";
+  }
+}
+
+/** Whether `err` is a cache read error (skip with a warning) rather than a failure. */
+export function isCacheReadError(err: unknown): err is CacheReadError {
+  return err instanceof CacheReadError;
+}
+
+const ERRNO_TEXT: Readonly<Record<string, string>> = {
+  ENOENT: "no such file or directory",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EEXIST: "file exists",
+  EISDIR: "is a directory",
+  ENOTDIR: "not a directory",
+  ENOTEMPTY: "directory not empty",
+  EXDEV: "invalid cross-device link",
+  ENOSPC: "no space left on device",
+  EROFS: "read-only file system",
+  EIO: "input/output error",
+};
+
+/** The errno code of a Node system error, if it is one. */
+export function errnoCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** A Node filesystem error worded like Go's *PathError / *LinkError (`stat /cache: no such file or directory`). */
+export function goFsMessage(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const e = err as NodeJS.ErrnoException & { dest?: string };
+  if (e.code === undefined || e.syscall === undefined || e.path === undefined) return err.message;
+  const text = ERRNO_TEXT[e.code] ?? e.code.toLowerCase();
+  return `${e.syscall} ${e.path}${e.dest === undefined ? "" : ` ${e.dest}`}: ${text}`;
+}
