@@ -20,7 +20,7 @@ export interface CommandContext {
  * A lifecycle phase as the Go lifecycle's `cli.Command`: flags, then Args (validate and resolve inputs,
  * exit 3), Privileges (keychain, chown, uid/gid switch, exit 1) and Exec (the phase itself).
  */
-export interface PhaseCommand<Inputs> {
+export interface PhaseCommand<Inputs, Runtime = void> {
   /** Binary name, e.g. `analyzer`. */
   readonly name: string;
   /** Positional arguments in the usage line. */
@@ -28,8 +28,9 @@ export interface PhaseCommand<Inputs> {
   /** The phase's own flags (the common `-version`, `-log-level`, `-no-color` are added). */
   readonly flags: readonly FlagSpec[];
   args(ctx: CommandContext): Promise<Inputs> | Inputs;
-  privileges(inputs: Inputs, ctx: CommandContext): Promise<void> | void;
-  exec(inputs: Inputs, ctx: CommandContext): Promise<void>;
+  /** Returns what Exec needs that had to be set up while privileged (keychain, registry client). */
+  privileges(inputs: Inputs, ctx: CommandContext): Promise<Runtime> | Runtime;
+  exec(inputs: Inputs, runtime: Runtime, ctx: CommandContext): Promise<void>;
 }
 
 /** Output of a flag-parse failure or `-help`, with the exit code Go's flag package would use. */
@@ -39,8 +40,8 @@ export interface UsageExit {
 }
 
 /** Runs a phase command through the Go lifecycle's steps; throws LifecycleError on failure. */
-export async function runCommand<Inputs>(
-  command: PhaseCommand<Inputs>,
+export async function runCommand<Inputs, Runtime>(
+  command: PhaseCommand<Inputs, Runtime>,
   argv: readonly string[],
   api: ApiVersion,
   env: NodeJS.ProcessEnv,
@@ -71,12 +72,12 @@ export async function runCommand<Inputs>(
   logger.debug("Parsing inputs...");
   const inputs = await command.args(ctx);
   logger.debug("Ensuring privileges...");
-  await command.privileges(inputs, ctx);
+  const runtime = await command.privileges(inputs, ctx);
   logger.debug("Executing command...");
-  await command.exec(inputs, ctx);
+  await command.exec(inputs, runtime, ctx);
 }
 
 /** The usage text of a phase at a Platform API (for `-help` and flag errors). */
-export function commandUsage<Inputs>(command: PhaseCommand<Inputs>, api: ApiVersion): string {
+export function commandUsage<Inputs, Runtime>(command: PhaseCommand<Inputs, Runtime>, api: ApiVersion): string {
   return new GoFlagSet(command.name, [...COMMON_FLAGS, ...command.flags], api, command.argsSynopsis).usage();
 }

@@ -141,7 +141,7 @@ export const exporterCommand: PhaseCommand<ExporterInputs> = {
       gid: inputs.gid,
     });
   },
-  async exec(inputs, ctx) {
+  async exec(inputs, _runtime, ctx) {
     await readVerifiedGroup(inputs.groupPath, ctx.env, ctx.logger);
     throw new LifecycleError(ExitCode.Failed, "failed to export: not implemented yet");
   },

@@ -6,7 +6,7 @@ export interface PhaseEntry {
   readonly binary: string;
   /** Multi-call verb (`lifecycle analyze`). */
   readonly verb: string;
-  load(): Promise<PhaseCommand<unknown>>;
+  load(): Promise<PhaseCommand<unknown, unknown>>;
 }
 
 export const PHASES: readonly PhaseEntry[] = [

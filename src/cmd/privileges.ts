@@ -13,6 +13,18 @@ export interface PrivilegeSetup {
   readonly chown: readonly string[];
   readonly uid: number;
   readonly gid: number;
+  /** A keychain built earlier (the analyzer needs one to select a run image mirror). */
+  readonly keychain?: DefaultKeychain;
+  /** The phase needs a Docker daemon connection (`-daemon`), which this lifecycle does not provide. */
+  readonly daemon?: boolean;
+}
+
+/** The Docker daemon is not available to this implementation; registry and OCI layout modes are. */
+export function daemonUnsupported(): LifecycleError {
+  return new LifecycleError(
+    ExitCode.Failed,
+    "failed to initialize docker client: exporting to or reading from a Docker daemon is not supported by this lifecycle; use a registry or -layout",
+  );
 }
 
 /**
@@ -22,12 +34,13 @@ export interface PrivilegeSetup {
 export async function ensurePrivileges(setup: PrivilegeSetup): Promise<DefaultKeychain> {
   let keychain: DefaultKeychain;
   try {
-    keychain = new DefaultKeychain({ env: setup.env });
+    keychain = setup.keychain ?? new DefaultKeychain({ env: setup.env });
     const registries = setup.images.map(registryOf).filter((r): r is string => r !== undefined);
     await keychain.prime(registries);
   } catch (err) {
     throw new LifecycleError(ExitCode.Failed, `failed to resolve keychain: ${errorMessage(err)}`, { cause: err });
   }
+  if (setup.daemon) throw daemonUnsupported();
   await ensureOwner(setup.uid, setup.gid, setup.chown);
   runAs(setup.uid, setup.gid);
   return keychain;

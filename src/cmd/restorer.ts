@@ -1,10 +1,30 @@
-import { LifecycleError } from "../platform/errors.js";
+import { join } from "node:path";
+import { VolumeCacheAdapter, type Cache } from "../cache/cache.js";
+import { ImageCache } from "../cache/image-cache.js";
+import { VolumeCache } from "../cache/volume-cache.js";
+import { LayoutImageHandler, RegistryImageHandler, type ImageHandler } from "../image/handler.js";
+import { writeLayoutImage } from "../image/layout-writer.js";
+import { RemoteImage } from "../image/remote-image.js";
+import type { Logger } from "../log/logger.js";
+import { targetFromConfig } from "../phase/analyzer.js";
+import { restore } from "../phase/restorer.js";
+import { errorMessage, LifecycleError } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
+import { platformFeatures, type PlatformFeatures } from "../platform/features.js";
+import { readAnalyzedIfExists, writeAnalyzed, type Analyzed } from "../platform/files/analyzed.js";
+import type { GroupToml } from "../platform/files/group.js";
+import { emptyLifecycleMetadata } from "../platform/files/lifecycle-metadata.js";
+import { readRunTomlIfExists } from "../platform/files/run.js";
 import { absoluteDir, readVerifiedGroup, substituteLayers, validateReferences } from "../platform/inputs.js";
+import { verifySelectedRunImage } from "../platform/run-image-selection.js";
+import { checkReadAccess } from "../registry/access.js";
+import type { RegistryClient } from "../registry/client.js";
+import { Reference } from "../registry/reference.js";
 import type { CommandContext, PhaseCommand } from "./command.js";
 import { F } from "./flag-specs.js";
 import { flagBool, flagInt, flagString, flagStrings } from "./go-flags.js";
 import { ensurePrivileges } from "./privileges.js";
+import { makeRegistryClient } from "./registry.js";
 
 /** The restorer's flags for every supported Platform API (contract §2.2). */
 export const RESTORER_FLAGS = [
@@ -42,9 +62,91 @@ export interface RestorerInputs {
   readonly skipLayers: boolean;
   readonly uid: number;
   readonly gid: number;
+  /** Where base image manifests are saved for kaniko (`/kaniko`; `CNB_KANIKO_DIR` overrides it for tests). */
+  readonly kanikoDir: string;
 }
 
-export const restorerCommand: PhaseCommand<RestorerInputs> = {
+/** What Exec needs from Privileges. */
+interface RestorerRuntime {
+  readonly client: RegistryClient;
+}
+
+/** Saves a base image's manifest and config (no layers) under `<kaniko>/cache/base/<digest>`. */
+async function saveSparse(kanikoDir: string, image: RemoteImage): Promise<string> {
+  const { digest } = await image.manifest();
+  const base = join(kanikoDir, "cache", "base");
+  await writeLayoutImage(image, join(base, digest), { sparse: true });
+  return digest;
+}
+
+/** Contract §2.2 step 4: build image, run image check (0.14+), extended run image, then rewrite. */
+async function refreshAnalyzed(
+  analyzed: Analyzed,
+  inputs: RestorerInputs,
+  features: PlatformFeatures,
+  group: GroupToml,
+  client: RegistryClient,
+  logger: Logger,
+): Promise<Analyzed> {
+  let result = analyzed;
+  if (features.restorerResolvesRunImageForExtensions && inputs.buildImage !== "") {
+    const image = new RemoteImage(client, Reference.parse(inputs.buildImage));
+    const digest = await saveSparse(inputs.kanikoDir, image);
+    result = { ...result, buildImage: { reference: image.ref.withDigest(digest).name } };
+  }
+  const runImage = result.runImage;
+  const selected = runImage?.image ?? "";
+  if (features.restorerChecksRunImage && selected !== "") {
+    await verifyRunImageAccess(selected, inputs, client, logger);
+  }
+  if (runImage && features.recordsRunImageTarget && !inputs.layout && runImage.extend) {
+    // pull the image the analyzer selected (a mirror, maybe), never the run.toml primary
+    const image = new RemoteImage(client, Reference.parse(selected || runImage.reference));
+    const digest = await saveSparse(inputs.kanikoDir, image);
+    const target = targetFromConfig((await image.config()).config);
+    result = { ...result, runImage: { ...runImage, reference: image.ref.withDigest(digest).name, target } };
+  } else if (runImage && features.restorerResolvesRunImageForExtensions && group.groupExtensions.length > 0 && !runImage.target?.os) {
+    const handler: ImageHandler = inputs.layout ? new LayoutImageHandler(inputs.layoutDir) : new RegistryImageHandler(client);
+    const image = handler.open(selected || runImage.reference);
+    if (!(await image.exists())) throw new Error(`run image '${selected || runImage.reference}' not found`);
+    const reference = await image.digestReference();
+    const target = features.recordsRunImageTarget ? targetFromConfig((await image.config()).config) : undefined;
+    result = { ...result, runImage: { ...runImage, reference, ...(target ? { target } : {}) } };
+  }
+  return result;
+}
+
+/** The issue-1590 rule: re-check only the run image the analyzer chose, never re-select. */
+async function verifyRunImageAccess(selected: string, inputs: RestorerInputs, client: RegistryClient, logger: Logger): Promise<void> {
+  const runToml = await readRunTomlIfExists(inputs.runPath);
+  if (!runToml) {
+    logger.info(`No run metadata found at path "${inputs.runPath}"`);
+    return;
+  }
+  const probe = inputs.daemon || inputs.layout
+    ? () => Promise.resolve({ readable: true })
+    : async (ref: string) => {
+        const r = await checkReadAccess(client, Reference.parse(ref));
+        return { readable: r.ok, reason: r.error?.message };
+      };
+  await verifySelectedRunImage(selected, runToml, probe, logger);
+}
+
+async function openCache(inputs: RestorerInputs, client: RegistryClient): Promise<Cache | undefined> {
+  if (inputs.cacheImage !== "") {
+    return new ImageCache(client, Reference.parse(inputs.cacheImage));
+  }
+  if (inputs.cacheDir !== "") {
+    try {
+      return new VolumeCacheAdapter(await VolumeCache.open(inputs.cacheDir));
+    } catch (err) {
+      throw new LifecycleError(ExitCode.Failed, `failed to create volume cache: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+  return undefined;
+}
+
+export const restorerCommand: PhaseCommand<RestorerInputs, RestorerRuntime> = {
   name: "restorer",
   argsSynopsis: "",
   flags: RESTORER_FLAGS,
@@ -70,6 +172,7 @@ export const restorerCommand: PhaseCommand<RestorerInputs> = {
       skipLayers: flagBool(f, "skip-layers"),
       uid: flagInt(f, "uid"),
       gid: flagInt(f, "gid"),
+      kanikoDir: ctx.env.CNB_KANIKO_DIR || "/kaniko",
     };
     if (inputs.cacheImage === "" && inputs.cacheDir === "") {
       ctx.logger.warn("No cached data will be used, no cache specified.");
@@ -80,16 +183,51 @@ export const restorerCommand: PhaseCommand<RestorerInputs> = {
   async privileges(inputs, ctx) {
     const images = [inputs.cacheImage];
     if (!inputs.daemon) images.push(ctx.env.CNB_PREVIOUS_IMAGE ?? "", inputs.buildImage, ctx.env.CNB_RUN_IMAGE ?? "");
-    await ensurePrivileges({
+    const keychain = await ensurePrivileges({
       env: ctx.env,
       images: images.filter((i) => i !== ""),
-      chown: [inputs.layersDir, inputs.cacheDir, "/kaniko"],
+      chown: [inputs.layersDir, inputs.cacheDir, inputs.kanikoDir],
       uid: inputs.uid,
       gid: inputs.gid,
     });
+    return { client: makeRegistryClient(ctx.env, keychain, inputs.insecureRegistries, ctx.logger) };
   },
-  async exec(inputs, ctx) {
-    await readVerifiedGroup(inputs.groupPath, ctx.env, ctx.logger);
-    throw new LifecycleError(ExitCode.Failed, "failed to restore: not implemented yet");
+  async exec(inputs, { client }, ctx) {
+    const features = platformFeatures(ctx.api);
+    const group = await readVerifiedGroup(inputs.groupPath, ctx.env, ctx.logger);
+    let analyzed: Analyzed = { metadata: emptyLifecycleMetadata() };
+    let usable = true;
+    try {
+      const read = await readAnalyzedIfExists(inputs.analyzedPath);
+      if (read) analyzed = read;
+      else ctx.logger.warn(`No analyzed metadata found at path "${inputs.analyzedPath}"`);
+    } catch (err) {
+      ctx.logger.warn(`Not using analyzed data, usable file not found: ${errorMessage(err)}`);
+      usable = false;
+    }
+    if (usable) {
+      try {
+        analyzed = await refreshAnalyzed(analyzed, inputs, features, group, client, ctx.logger);
+        await writeAnalyzed(inputs.analyzedPath, analyzed);
+      } catch (err) {
+        if (err instanceof LifecycleError) throw err;
+        throw new LifecycleError(ExitCode.Failed, errorMessage(err), { cause: err });
+      }
+    }
+    const cache = await openCache(inputs, client);
+    try {
+      await restore({
+        features,
+        logger: ctx.logger,
+        layersDir: inputs.layersDir,
+        group: group.group,
+        appMetadata: analyzed.metadata,
+        cache,
+        skipLayers: inputs.skipLayers,
+        owner: { uid: inputs.uid, gid: inputs.gid },
+      });
+    } catch (err) {
+      throw new LifecycleError(ExitCode.RestoreError, `failed to restore: ${errorMessage(err)}`, { cause: err });
+    }
   },
 };

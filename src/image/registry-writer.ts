@@ -48,8 +48,9 @@ export async function pushImage(client: RegistryClient, image: Image, refs: read
   const uploads = options.uploads ?? new Map<string, Promise<UploadResult>>();
   const limit = createLimiter(options.concurrency ?? 4);
   const repos = new Map<string, Repository>();
+  const repoKey = (ref: Reference) => `${ref.registry}/${ref.repository}|${client.isInsecure(ref.original)}`;
   for (const ref of refs) {
-    const key = `${ref.registry}/${ref.repository}|${client.isInsecure(ref.original)}`;
+    const key = repoKey(ref);
     if (repos.has(key)) continue;
     const mountFrom = [...new Set(layers.filter((l) => l.source?.registry === ref.registry).map((l) => l.source?.repository ?? ""))];
     repos.set(key, client.repository(ref, { push: true, mountFrom }));
@@ -85,7 +86,8 @@ export async function pushImage(client: RegistryClient, image: Image, refs: read
   const failures: string[] = [];
   let firstError: unknown;
   for (const ref of refs) {
-    const repo = client.repository(ref, { push: true });
+    // the blobs' repository handle: same token scopes, so the cached token is reused
+    const repo = repos.get(repoKey(ref)) ?? client.repository(ref, { push: true });
     try {
       await putManifest(repo, ref.digest ?? ref.tag ?? "latest", manifestInfo.raw, manifestInfo.mediaType);
     } catch (err) {

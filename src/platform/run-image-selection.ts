@@ -1,7 +1,7 @@
 import type { Logger } from "../log/logger.js";
 import { LifecycleError } from "./errors.js";
 import { ExitCode } from "./exit-codes.js";
-import { registryOf } from "../registry/reference.js";
+import { registryOf, sameImageName } from "../registry/reference.js";
 
 /** A run image and its mirrors (a run.toml `[[images]]` entry, stack.toml, or the app label). */
 export interface RunImageCandidates {
@@ -62,4 +62,29 @@ export async function selectRunImage(
     return first.ref;
   }
   throw new LifecycleError(ExitCode.InvalidArgs, "failed to find accessible run image");
+}
+
+/**
+ * The restorer's check of the analyzer's choice (Platform API 0.14+, issue 1590): when the selected
+ * image is listed in run.toml (as an image or a mirror, digest-insensitive) only that image is
+ * probed, and an unreadable one fails with exit 1; an unlisted image (an extension switched it) is
+ * kept without a probe. It never re-selects and never falls back to the primary.
+ */
+export async function verifySelectedRunImage(
+  selected: string,
+  runToml: { readonly images: readonly RunImageCandidates[] },
+  probe: ReadProbe,
+  logger: Logger,
+): Promise<void> {
+  const listed = runToml.images.some((e) => sameImageName(e.image, selected) || e.mirrors.some((m) => sameImageName(m, selected)));
+  if (!listed) {
+    logger.debug(`Run image '${selected}' is not listed in run.toml; keeping it without an access check`);
+    return;
+  }
+  const result = await probe(selected).catch((err: unknown) => ({ readable: false, reason: err instanceof Error ? err.message : String(err) }));
+  if (!result.readable) {
+    logger.debug(`Run image '${selected}' is not readable: ${result.reason ?? ""}`);
+    throw new LifecycleError(ExitCode.Failed, `selected run image '${selected}' is not accessible`);
+  }
+  logger.debug(`Keeping run image '${selected}' selected by the analyzer`);
 }

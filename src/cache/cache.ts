@@ -1,0 +1,74 @@
+import type { Readable } from "node:stream";
+import { parseCacheMetadataLenient, type CacheMetadata } from "../platform/files/cache-metadata.js";
+import type { VolumeCache } from "./volume-cache.js";
+
+/** A layer ready to be put in a cache: its diffID, compressed blob and (for volume caches) its tar. */
+export interface CacheableLayer {
+  readonly id: string;
+  readonly diffId: string;
+  /** The gzip blob (image caches upload it). */
+  readonly blob: { readonly path: string; readonly digest: string; readonly size: number; readonly mediaType: string };
+  /** The uncompressed tar (volume caches store it), when one was written. */
+  readonly tarPath?: string;
+}
+
+/**
+ * The build cache as phases see it (contract §5): metadata plus layer tars by diffID, read from the
+ * previous build and written for the next one. Volume and image caches implement it.
+ */
+export interface Cache {
+  readonly kind: "volume" | "image";
+  /** For log messages. */
+  name(): string;
+  /** Whether a previous cache exists (`Layer cache not found` otherwise). */
+  exists(): Promise<boolean>;
+  /** The previous build's metadata; absent or unreadable metadata is empty, never an error. */
+  metadata(): Promise<CacheMetadata>;
+  /** The uncompressed tar of a cached layer; a CacheReadError when it cannot be read. */
+  retrieveLayer(diffId: string): Promise<Readable>;
+  /** Re-hashes a cached layer (volume caches); a CacheReadError on mismatch. */
+  verifyLayer(diffId: string): Promise<void>;
+  /** Adds a new layer to the next cache. */
+  addLayer(layer: CacheableLayer): Promise<void>;
+  /** Carries a layer of the previous cache over to the next one. */
+  reuseLayer(diffId: string): Promise<void>;
+  setMetadata(metadata: CacheMetadata, label: string): Promise<void>;
+  /** Makes the next cache the current one. */
+  commit(): Promise<void>;
+}
+
+/** The volume cache (`-cache-dir`) as a {@link Cache}. */
+export class VolumeCacheAdapter implements Cache {
+  readonly kind = "volume";
+  constructor(readonly volume: VolumeCache) {}
+
+  name(): string {
+    return this.volume.name();
+  }
+  exists(): Promise<boolean> {
+    return this.volume.exists();
+  }
+  async metadata(): Promise<CacheMetadata> {
+    return parseCacheMetadataLenient(JSON.stringify(await this.volume.retrieveMetadata()));
+  }
+  retrieveLayer(diffId: string): Promise<Readable> {
+    return this.volume.retrieveLayer(diffId);
+  }
+  verifyLayer(diffId: string): Promise<void> {
+    return this.volume.verifyLayer(diffId);
+  }
+  async addLayer(layer: CacheableLayer): Promise<void> {
+    if (!layer.tarPath) throw new Error(`layer '${layer.id}' has no uncompressed tar for the volume cache`);
+    // the tar is the exporter's own temp file, so it can be hard-linked instead of copied
+    await this.volume.addLayerFile(layer.tarPath, layer.diffId, { transfer: "link" });
+  }
+  reuseLayer(diffId: string): Promise<void> {
+    return this.volume.reuseLayer(diffId);
+  }
+  setMetadata(_metadata: CacheMetadata, label: string): Promise<void> {
+    return this.volume.setMetadata(label);
+  }
+  commit(): Promise<void> {
+    return this.volume.commit();
+  }
+}

@@ -1,0 +1,127 @@
+import { join } from "node:path";
+import type { SourceImage } from "../image/handler.js";
+import { extractLayer } from "../layers/extract.js";
+import type { Logger } from "../log/logger.js";
+import { withTimer } from "../log/timer.js";
+import { errorMessage } from "../platform/errors.js";
+import type { Analyzed, TargetMetadata } from "../platform/files/analyzed.js";
+import {
+  emptyLifecycleMetadata,
+  LIFECYCLE_METADATA_LABEL,
+  parseLifecycleMetadataLabel,
+  type LifecycleMetadata,
+} from "../platform/files/lifecycle-metadata.js";
+import type { PlatformFeatures } from "../platform/features.js";
+import type { ImageConfig } from "../image/types.js";
+
+/** An image to analyze, with the name it was given as. */
+export interface NamedImage {
+  readonly name: string;
+  readonly image: SourceImage;
+}
+
+/** Inputs of {@link analyze}: everything resolved, no argv or environment. */
+export interface AnalyzerOptions {
+  readonly features: PlatformFeatures;
+  readonly logger: Logger;
+  readonly layersDir: string;
+  readonly skipLayers: boolean;
+  readonly previousImage?: NamedImage;
+  readonly runImage?: NamedImage;
+}
+
+/** The label keys the run image's target comes from. */
+const BASE_ID = "io.buildpacks.base.id";
+const DISTRO_NAME = "io.buildpacks.base.distro.name";
+const DISTRO_VERSION = "io.buildpacks.base.distro.version";
+
+/** The run image target recorded in analyzed.toml (contract §3.1), from its config and labels. */
+export function targetFromConfig(config: ImageConfig): TargetMetadata {
+  const labels = config.config?.Labels ?? {};
+  const os = config.os ?? "";
+  if (os === "") throw new Error("failed to find OS in run image config");
+  const name = labels[DISTRO_NAME];
+  const version = labels[DISTRO_VERSION];
+  return {
+    ...(labels[BASE_ID] ? { id: labels[BASE_ID] } : {}),
+    os,
+    arch: config.architecture ?? "",
+    ...(config.variant ? { archVariant: config.variant } : {}),
+    ...(name !== undefined || version !== undefined ? { distro: { name: name ?? "", version: version ?? "" } } : {}),
+  };
+}
+
+interface PreviousAnalysis {
+  readonly reference: string;
+  readonly metadata: LifecycleMetadata;
+}
+
+async function analyzePrevious(opts: AnalyzerOptions): Promise<PreviousAnalysis> {
+  const prev = opts.previousImage;
+  const none = { reference: "", metadata: emptyLifecycleMetadata() };
+  if (!prev) return none;
+  if (!(await prev.image.exists())) {
+    opts.logger.info(`Image with name "${prev.name}" not found`);
+    return none;
+  }
+  let reference: string;
+  let labels: Record<string, string>;
+  try {
+    reference = await prev.image.digestReference();
+    labels = (await prev.image.config()).config.config?.Labels ?? {};
+  } catch (err) {
+    opts.logger.info(`Ignoring image "${prev.name}" because it was corrupt`);
+    opts.logger.debug(`Previous image "${prev.name}": ${errorMessage(err)}`);
+    return none;
+  }
+  const label = labels[LIFECYCLE_METADATA_LABEL];
+  if (label === undefined || label === "") return { reference, metadata: emptyLifecycleMetadata() };
+  try {
+    return { reference, metadata: parseLifecycleMetadataLabel(label) };
+  } catch (err) {
+    opts.logger.warn(`Ignoring the ${LIFECYCLE_METADATA_LABEL} label of image "${prev.name}": ${errorMessage(err)}`);
+    return none;
+  }
+}
+
+async function restoreSbom(opts: AnalyzerOptions, sha: string): Promise<void> {
+  const prev = opts.previousImage;
+  if (!prev) return;
+  opts.logger.info("Restoring data for SBOM from previous image");
+  const layer = (await prev.image.layers()).find((l) => l.diffId === sha);
+  if (!layer) throw new Error(`failed to get previous image SBOM layer: image has no layer with diffID ${sha}`);
+  await extractLayer(await layer.uncompressed(), {
+    allowedPrefix: join(opts.layersDir, "sbom"),
+    expectedDiffID: sha,
+  });
+}
+
+/**
+ * The analyzer (contract §2.1 step 6): reads the previous image's reference and lifecycle metadata,
+ * restores its SBOM layer, and records the run image's reference and target.
+ */
+export async function analyze(opts: AnalyzerOptions): Promise<Analyzed> {
+  return withTimer(opts.logger, "Analyzer", async () => {
+    const previous = await analyzePrevious(opts);
+    const sbomSha = previous.metadata.sbom?.sha ?? "";
+    if (opts.features.sbomLayers && !opts.skipLayers && sbomSha !== "") await restoreSbom(opts, sbomSha);
+
+    let runImage: Analyzed["runImage"];
+    const run = opts.runImage;
+    if (run) {
+      const exists = await run.image.exists();
+      const reference = exists ? await run.image.digestReference() : "";
+      if (opts.features.recordsRunImageTarget) {
+        const target = exists ? targetFromConfig((await run.image.config()).config) : undefined;
+        runImage = { reference, image: run.name, extend: false, ...(target ? { target } : {}) };
+      } else {
+        runImage = { reference, extend: false };
+      }
+    }
+    return {
+      previousImage: { reference: previous.reference },
+      metadata: previous.metadata,
+      ...(runImage ? { runImage } : {}),
+    };
+  });
+}

@@ -1,0 +1,207 @@
+import { copyFile, mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import type { Cache } from "../cache/cache.js";
+import { isCacheReadError } from "../cache/volume-errors.js";
+import { ExtractError, extractLayer } from "../layers/extract.js";
+import type { Logger } from "../log/logger.js";
+import { withTimer } from "../log/timer.js";
+import { errorMessage } from "../platform/errors.js";
+import type { BuildpackLayersMetadata } from "../platform/files/buildpack-layers-metadata.js";
+import { cacheMetadataForBuildpack, emptyCacheMetadata, type CacheMetadata } from "../platform/files/cache-metadata.js";
+import type { GroupElement } from "../platform/files/group.js";
+import { writeRestoredLayerMetadata } from "../platform/files/layer-content-metadata.js";
+import type { LifecycleMetadata } from "../platform/files/lifecycle-metadata.js";
+import { writeStoreToml } from "../platform/files/store.js";
+import type { PlatformFeatures } from "../platform/features.js";
+import { NetworkError, RegistryError } from "../registry/errors.js";
+import { DigestMismatchError } from "../registry/manifests.js";
+import { createLimiter } from "../util/limiter.js";
+
+/** Inputs of {@link restore}. */
+export interface RestorerOptions {
+  readonly features: PlatformFeatures;
+  readonly logger: Logger;
+  readonly layersDir: string;
+  readonly group: readonly GroupElement[];
+  /** The previous app image's metadata from analyzed.toml. */
+  readonly appMetadata: LifecycleMetadata;
+  readonly cache?: Cache;
+  readonly skipLayers: boolean;
+  /** Owner of restored files when running as root. */
+  readonly owner?: { uid: number; gid: number };
+}
+
+/** A buildpack ID as a directory name (`acme/node` → `acme_node`). */
+export function escapeBuildpackId(id: string): string {
+  return id.replaceAll("/", "_");
+}
+
+const NOT_LAYERS = new Set(["store.toml", "launch.toml", "build.toml"]);
+const SBOM_FILE = /^sbom\.(cdx|spdx|syft)\.json$/;
+
+/** Data faults that mean "this cached layer cannot be used": the layer is skipped with a warning. */
+const UNREADABLE = new Set(["DIGEST_MISMATCH", "TRUNCATED", "CORRUPT"]);
+
+/**
+ * Whether a cached layer failed because it could not be read intact (skipped with a warning, like
+ * Go's read errors) rather than because it is unsafe or the disk failed (exit 42).
+ */
+function isLayerReadError(err: unknown): boolean {
+  if (isCacheReadError(err) || err instanceof DigestMismatchError || err instanceof NetworkError || err instanceof RegistryError) return true;
+  return err instanceof ExtractError && UNREADABLE.has(err.code);
+}
+
+async function cacheMetadataOf(opts: RestorerOptions): Promise<CacheMetadata> {
+  if (!opts.cache) return emptyCacheMetadata();
+  if (!(await opts.cache.exists())) {
+    opts.logger.info("Layer cache not found");
+    return emptyCacheMetadata();
+  }
+  return opts.cache.metadata();
+}
+
+/** Writes `<layer>.toml` files (contract §5.6 A and B); returns the SHA remembered for each layer. */
+async function restoreLayerMetadata(
+  opts: RestorerOptions,
+  bpDir: string,
+  app: BuildpackLayersMetadata | undefined,
+  cached: BuildpackLayersMetadata,
+): Promise<Map<string, string>> {
+  const shas = new Map<string, string>();
+  const write = async (name: string, data: unknown, sha: string) => {
+    await writeRestoredLayerMetadata(join(bpDir, `${name}.toml`), data);
+    shas.set(name, sha);
+  };
+  for (const [name, layer] of Object.entries(app?.layers ?? {})) {
+    if (!layer.launch) continue;
+    if (layer.build && !layer.cache) continue;
+    if (layer.cache && cached.layers[name]?.cache !== true) continue;
+    await write(name, layer.data, layer.sha);
+  }
+  for (const [name, layer] of Object.entries(cached.layers)) {
+    if (!layer.cache) continue;
+    if (layer.launch && (app?.layers[name] !== undefined || !opts.features.restoresCacheOnlyLaunchLayers)) continue;
+    await write(name, layer.data, layer.sha);
+  }
+  return shas;
+}
+
+/** Names of the layers present in a buildpack directory (sub-directories and `<name>.toml` files). */
+async function layersIn(bpDir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(bpDir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const names = new Set<string>();
+  for (const e of entries) {
+    if (e.isDirectory()) names.add(e.name);
+    else if (e.name.endsWith(".toml") && !NOT_LAYERS.has(e.name)) names.add(e.name.slice(0, -5));
+  }
+  return [...names].sort();
+}
+
+async function legacySha(bpDir: string, name: string): Promise<string> {
+  try {
+    return (await readFile(join(bpDir, `${name}.sha`), "utf8")).trim();
+  } catch {
+    return "";
+  }
+}
+
+async function restoreSbom(opts: RestorerOptions, cacheMd: CacheMetadata, limit: ReturnType<typeof createLimiter>): Promise<void> {
+  const sbomDir = join(opts.layersDir, "sbom");
+  const sha = cacheMd.sbom.sha;
+  if (opts.cache && sha !== "") {
+    const cache = opts.cache;
+    await limit(async () => {
+      try {
+        await cache.verifyLayer(sha);
+        await extractLayer(await cache.retrieveLayer(sha), { allowedPrefix: sbomDir, expectedDiffID: sha, owner: opts.owner });
+      } catch (err) {
+        if (!isLayerReadError(err)) throw err;
+        opts.logger.warn(`Skipping restore for layer buildpacksio/lifecycle:cache.sbom: ${errorMessage(err)}`);
+      }
+    });
+  }
+  for (const kind of ["cache", "launch"]) {
+    for (const bp of opts.group) {
+      const escaped = escapeBuildpackId(bp.id);
+      const bpDir = join(opts.layersDir, escaped);
+      const from = join(sbomDir, kind, escaped);
+      let layers;
+      try {
+        layers = await readdir(from, { withFileTypes: true });
+        await readdir(bpDir);
+      } catch {
+        continue;
+      }
+      for (const layer of layers.filter((l) => l.isDirectory())) {
+        for (const file of await readdir(join(from, layer.name))) {
+          const m = SBOM_FILE.exec(file);
+          if (m) await copyFile(join(from, layer.name, file), join(bpDir, `${layer.name}.sbom.${m[1]}.json`));
+        }
+      }
+    }
+  }
+  await rm(sbomDir, { recursive: true, force: true });
+}
+
+/**
+ * The restorer (contract §2.2 step 6, §5.6): store.toml, layer metadata from the app image and the
+ * cache, cached layer contents when their SHA matches (extracted safely and concurrently), and SBOMs.
+ */
+export async function restore(opts: RestorerOptions): Promise<void> {
+  await withTimer(opts.logger, "Restorer", async () => {
+    const cacheMd = await cacheMetadataOf(opts);
+    const limit = createLimiter(Math.max(2, availableParallelism()));
+    if (opts.skipLayers) opts.logger.info("Skipping buildpack layer analysis");
+    const tasks: Promise<void>[] = [];
+    for (const bp of opts.group) {
+      const bpDir = join(opts.layersDir, escapeBuildpackId(bp.id));
+      const app = opts.appMetadata.buildpacks.find((b) => b.key === bp.id);
+      if (app?.store) {
+        await mkdir(bpDir, { recursive: true });
+        await writeStoreToml(join(bpDir, "store.toml"), { metadata: app.store.metadata });
+      }
+      if (opts.skipLayers) continue;
+      const cached = cacheMetadataForBuildpack(cacheMd, bp.id);
+      const shas = await restoreLayerMetadata(opts, bpDir, app, cached);
+      for (const name of await layersIn(bpDir)) {
+        const cachedLayer = cached.layers[name];
+        if (!cachedLayer?.cache) continue;
+        const sha = shas.get(name) ?? (await legacySha(bpDir, name));
+        const id = `${bp.id}:${name}`;
+        if (sha !== cachedLayer.sha) {
+          opts.logger.info(`Removing "${id}", wrong sha`);
+          await Promise.all([join(bpDir, name), join(bpDir, `${name}.sha`), join(bpDir, `${name}.toml`)].map((p) => rm(p, { recursive: true, force: true })));
+          continue;
+        }
+        const cache = opts.cache;
+        if (!cache) continue;
+        opts.logger.info(`Restoring data for "${id}" from cache`);
+        tasks.push(
+          limit(async () => {
+            try {
+              await cache.verifyLayer(sha);
+              await extractLayer(await cache.retrieveLayer(sha), {
+                allowedPrefix: join(bpDir, name),
+                expectedDiffID: sha,
+                owner: opts.owner,
+              });
+            } catch (err) {
+              if (!isLayerReadError(err)) throw new Error(`restoring layer '${id}': ${errorMessage(err)}`, { cause: err });
+              opts.logger.warn(`Skipping restore for layer ${id}: ${errorMessage(err)}`);
+            }
+          }),
+        );
+      }
+    }
+    const results = await Promise.allSettled(tasks);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+    if (opts.features.sbomLayers && !opts.skipLayers) await restoreSbom(opts, cacheMd, limit);
+  });
+}
