@@ -43,6 +43,8 @@ export interface TarFile {
   readonly path: string;
   readonly content?: string;
   readonly dir?: boolean;
+  /** Make the entry a symlink to this target. */
+  readonly symlink?: string;
   readonly mode?: number;
 }
 
@@ -59,6 +61,7 @@ export async function buildTar(files: readonly TarFile[]): Promise<Buffer> {
   });
   for (const f of files) {
     if (f.dir) pack.entry({ name: f.path, type: "directory", mode: f.mode ?? 0o755 });
+    else if (f.symlink !== undefined) pack.entry({ name: f.path, type: "symlink", linkname: f.symlink, mode: f.mode ?? 0o777 });
     else pack.entry({ name: f.path, mode: f.mode ?? 0o644 }, f.content ?? "");
   }
   pack.finalize();

@@ -40,16 +40,17 @@ export function escapeBuildpackId(id: string): string {
 const NOT_LAYERS = new Set(["store.toml", "launch.toml", "build.toml"]);
 const SBOM_FILE = /^sbom\.(cdx|spdx|syft)\.json$/;
 
-/** Data faults that mean "this cached layer cannot be used": the layer is skipped with a warning. */
-const UNREADABLE = new Set(["DIGEST_MISMATCH", "TRUNCATED", "CORRUPT"]);
+/** Extraction failures that are the local disk's fault, not the cached data's: those stay fatal. */
+const LOCAL_FAILURES = new Set(["FS", "CLEANUP_FAILED"]);
 
 /**
- * Whether a cached layer failed because it could not be read intact (skipped with a warning, like
- * Go's read errors) rather than because it is unsafe or the disk failed (exit 42).
+ * Whether a cached layer cannot be used: unreadable, tampered or truncated data, or an archive with
+ * unsafe entries that extraction refused (nothing of it is left on disk). Such a layer is skipped
+ * with a warning and rebuilt by its buildpack; other failures (the disk) exit 42.
  */
 function isLayerReadError(err: unknown): boolean {
   if (isCacheReadError(err) || err instanceof DigestMismatchError || err instanceof NetworkError || err instanceof RegistryError) return true;
-  return err instanceof ExtractError && UNREADABLE.has(err.code);
+  return err instanceof ExtractError && !LOCAL_FAILURES.has(err.code);
 }
 
 async function cacheMetadataOf(opts: RestorerOptions): Promise<CacheMetadata> {
@@ -188,6 +189,8 @@ export async function restore(opts: RestorerOptions): Promise<void> {
               await cache.verifyLayer(sha);
               await extractLayer(await cache.retrieveLayer(sha), {
                 allowedPrefix: join(bpDir, name),
+                // links may point at other buildpacks' layers (venvs) but never out of the layers dir
+                symlinkScope: opts.layersDir,
                 expectedDiffID: sha,
                 owner: opts.owner,
               });
