@@ -94,11 +94,12 @@ export async function pushDerivedImage(
   tag: string,
   endpoint: RegistryEndpoint,
   reference: string,
-  extra: { layers?: FileLayer[]; labels?: Record<string, string> },
+  extra: { layers?: FileLayer[]; labels?: Record<string, string>; env?: Record<string, string> },
 ): Promise<string> {
   const image = await MutableImage.from(new LayoutImage(layoutDir, { refName: tag }));
   for (const l of extra.layers ?? []) image.addLayer(l, { created: "1980-01-01T00:00:01Z" });
   for (const [k, v] of Object.entries(extra.labels ?? {})) image.setLabel(k, v);
+  for (const [k, v] of Object.entries(extra.env ?? {})) image.setEnv(k, v);
   const client = fixtureClient(endpoint);
   try {
     const result = await pushImage(client, image, [Reference.parse(`${endpoint.host}/${reference}`)]);

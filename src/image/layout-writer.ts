@@ -16,6 +16,11 @@ export interface WriteLayoutOptions {
   readonly refName?: string;
   /** Write only the manifest and config, not the layers (a sparse layout). */
   readonly sparse?: boolean;
+  /**
+   * The layout holds only this image: `index.json` is replaced rather than merged (the lifecycle's
+   * `<layout-dir>/<registry>/<repo>/<tag>` directories, like imgutil's save).
+   */
+  readonly exclusive?: boolean;
   /** How many layers are copied at once (default 3). */
   readonly concurrency?: number;
 }
@@ -147,9 +152,10 @@ async function currentIndex(path: string): Promise<ImageIndex> {
 }
 
 /** Adds the manifest to `index.json` (replacing an entry with the same ref name), atomically. */
-async function updateIndex(path: string, entry: Descriptor, refName: string | undefined): Promise<void> {
+async function updateIndex(path: string, entry: Descriptor, refName: string | undefined, exclusive: boolean): Promise<void> {
   const index = await currentIndex(path);
   const kept = index.manifests.filter((m) => {
+    if (exclusive) return false;
     const name = m.annotations?.[REF_NAME_ANNOTATION];
     return refName !== undefined ? name !== refName : !(m.digest === entry.digest && name === undefined);
   });
@@ -185,6 +191,6 @@ export async function writeLayoutImage(image: Image, path: string, opts: WriteLa
     size: raw.length,
     ...(opts.refName !== undefined ? { annotations: { [REF_NAME_ANNOTATION]: opts.refName } } : {}),
   };
-  await updateIndex(path, entry, opts.refName);
+  await updateIndex(path, entry, opts.refName, opts.exclusive ?? false);
   return { digest, size: raw.length, mediaType };
 }
