@@ -1,0 +1,50 @@
+// The tar entry model shared by the writer and the layer sources.
+
+/** Entry kinds the lifecycle writes (Go `tar.Type*` flags '0', '5', '2', '3', '4', '6'). */
+export type TarEntryType = "file" | "dir" | "symlink" | "char" | "block" | "fifo";
+
+/** A path as bytes (exactly as on disk) or as a string (encoded as UTF-8). */
+export type TarPath = string | Uint8Array;
+
+/** One archive entry; names are absolute with no trailing slash, as the lifecycle writes them. */
+export interface TarEntry {
+  readonly name: TarPath;
+  readonly type: TarEntryType;
+  /** Permission bits plus setuid/setgid/sticky (no file-type bits). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Content length for files; ignored (written as 0) for every other type. */
+  readonly size?: number;
+  /** Symlink target. */
+  readonly linkname?: TarPath;
+  /** Whole seconds since the epoch; defaults to {@link NORMALIZED_MTIME}. */
+  readonly mtime?: number;
+  readonly devmajor?: number;
+  readonly devminor?: number;
+  /** Owner names; always empty in lifecycle layers (the normalising writer clears them). */
+  readonly uname?: string;
+  readonly gname?: string;
+  /** Where a file's content is read from (streamed at write time). */
+  readonly source?: TarPath;
+  /** In-memory content for small synthetic files (alternative to `source`). */
+  readonly content?: Uint8Array;
+}
+
+/** 1980-01-01T00:00:01Z in seconds: the mtime of every lifecycle layer entry. */
+export const NORMALIZED_MTIME = 315532801;
+
+/** Size of a tar block. */
+export const BLOCK_SIZE = 512;
+
+/** Number of zero bytes needed to pad `size` up to a block boundary. */
+export function blockPadding(size: number): number {
+  const rem = size % BLOCK_SIZE;
+  return rem === 0 ? 0 : BLOCK_SIZE - rem;
+}
+
+/** The bytes of a path (strings are UTF-8 encoded). */
+export function pathBytes(p: TarPath): Buffer {
+  if (typeof p === "string") return Buffer.from(p, "utf8");
+  return Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+}
