@@ -1,14 +1,15 @@
 import type { Readable } from "node:stream";
+import type { Layer } from "../image/types.js";
 import { parseCacheMetadataLenient, type CacheMetadata } from "../platform/files/cache-metadata.js";
 import type { VolumeCache } from "./volume-cache.js";
 
-/** A layer ready to be put in a cache: its diffID, compressed blob and (for volume caches) its tar. */
+/** A layer ready to be put in a cache: its diffID, the image layer (image caches) and its tar (volume caches). */
 export interface CacheableLayer {
   readonly id: string;
   readonly diffId: string;
-  /** The gzip blob (image caches upload it). */
-  readonly blob: { readonly path: string; readonly digest: string; readonly size: number; readonly mediaType: string };
-  /** The uncompressed tar (volume caches store it), when one was written. */
+  /** The compressed layer (what an image cache stores; may already be in a registry). */
+  readonly layer: Layer;
+  /** The uncompressed tar (what a volume cache stores), when one was written. */
   readonly tarPath?: string;
 }
 

@@ -1,8 +1,8 @@
 import { gzipSync } from "node:zlib";
 import type { Readable } from "node:stream";
-import { BufferLayer, FileLayer } from "../image/file-layer.js";
+import { BufferLayer } from "../image/file-layer.js";
 import { MutableImage } from "../image/mutable-image.js";
-import { pushImage } from "../image/registry-writer.js";
+import { pushImage, type BlobPusher } from "../image/registry-writer.js";
 import { isNotFound, RemoteImage } from "../image/remote-image.js";
 import { MediaType, type Layer } from "../image/types.js";
 import type { Logger } from "../log/logger.js";
@@ -11,7 +11,6 @@ import { CACHE_METADATA_LABEL, emptyCacheMetadata, parseCacheMetadataLenient, ty
 import type { RegistryClient } from "../registry/client.js";
 import { deleteManifest, sha256Digest } from "../registry/manifests.js";
 import type { Reference } from "../registry/reference.js";
-import type { UploadResult } from "../registry/upload.js";
 import type { Cache, CacheableLayer } from "./cache.js";
 import { CacheReadError } from "./volume-errors.js";
 
@@ -33,8 +32,8 @@ export interface ImageCacheOptions {
   /** Platform API < 0.13: delete the previous cache manifest after pushing a new one. */
   readonly deletePrevious?: boolean;
   readonly logger?: Logger;
-  /** Upload memo shared with the app image push, so shared blobs go up once. */
-  readonly uploads?: Map<string, Promise<UploadResult>>;
+  /** The pusher shared with the app image push, so blobs shared by both go up once. */
+  readonly pusher?: BlobPusher;
 }
 
 /**
@@ -107,7 +106,7 @@ export class ImageCache implements Cache {
   }
 
   addLayer(layer: CacheableLayer): Promise<void> {
-    this.next.addLayer(new FileLayer(layer.blob.path, layer.blob.digest, layer.diffId, layer.blob.size, layer.blob.mediaType), {});
+    this.next.addLayer(layer.layer, {});
     return Promise.resolve();
   }
 
@@ -122,7 +121,7 @@ export class ImageCache implements Cache {
 
   async commit(): Promise<void> {
     if (this.next.layerList.length === 0) this.next.addLayer(emptyLayer(), {});
-    const pushed = await pushImage(this.client, this.next, [this.ref], { uploads: this.options.uploads });
+    const pushed = await pushImage(this.client, this.next, [this.ref], { pusher: this.options.pusher });
     const previous = await this.state();
     if (this.options.deletePrevious && previous.exists && previous.digest && previous.digest !== pushed.digest) {
       try {

@@ -1,11 +1,46 @@
-import { LifecycleError } from "../platform/errors.js";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { VolumeCacheAdapter, type Cache } from "../cache/cache.js";
+import { ImageCache } from "../cache/image-cache.js";
+import { VolumeCache } from "../cache/volume-cache.js";
+import { FileLayer } from "../image/file-layer.js";
+import { LayoutImageHandler, type SourceImage } from "../image/handler.js";
+import { LayoutImage } from "../image/layout-image.js";
+import { formatLayoutIdentifier } from "../image/layout-path.js";
+import { writeLayoutImage } from "../image/layout-writer.js";
+import type { MutableImage } from "../image/mutable-image.js";
+import { openRemoteImage } from "../image/open-remote.js";
+import { BlobPusher, pushImage, PushError } from "../image/registry-writer.js";
+import { RemoteImage } from "../image/remote-image.js";
+import { createLimiter } from "../layers/limiter.js";
+import type { Logger } from "../log/logger.js";
+import { exportCache } from "../phase/exporter/cache-export.js";
+import { buildAppImage } from "../phase/exporter/exporter.js";
+import { LayerFactory } from "../phase/exporter/layer-factory.js";
+import { createdTime } from "../phase/exporter/launch-config.js";
+import { copyLifecycleSboms } from "../phase/exporter/sbom-copy.js";
+import { errorMessage, LifecycleError } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
+import { guardExperimental } from "../platform/experimental.js";
+import { platformFeatures, type PlatformFeatures } from "../platform/features.js";
 import { readAnalyzedIfExists, type Analyzed } from "../platform/files/analyzed.js";
+import { readBuildMetadata, type BuildMetadata } from "../platform/files/build-metadata.js";
+import { emptyLifecycleMetadata } from "../platform/files/lifecycle-metadata.js";
+import { readProjectMetadataIfExists, type ProjectMetadata } from "../platform/files/project-metadata.js";
+import { writeReport } from "../platform/files/report.js";
+import { readRunTomlIfExists } from "../platform/files/run.js";
+import { readStackTomlIfExists } from "../platform/files/stack.js";
 import { absoluteDir, readVerifiedGroup, substituteLayers, validateReferences, validateSameRegistry } from "../platform/inputs.js";
+import { runImageForLabel } from "../platform/run-image-selection.js";
+import type { RegistryClient } from "../registry/client.js";
+import { Reference } from "../registry/reference.js";
+import { NO_RETRY } from "../registry/retry.js";
 import type { CommandContext, PhaseCommand } from "./command.js";
 import { F } from "./flag-specs.js";
 import { flagBool, flagInt, flagString, flagStrings } from "./go-flags.js";
 import { ensurePrivileges } from "./privileges.js";
+import { makeRegistryClient } from "./registry.js";
 
 /** The exporter's flags for every supported Platform API (contract §2.3). */
 export const EXPORTER_FLAGS = [
@@ -65,7 +100,98 @@ export interface ExporterInputs {
   readonly gid: number;
 }
 
-export const exporterCommand: PhaseCommand<ExporterInputs> = {
+/** What Exec needs from Privileges. */
+interface ExporterRuntime {
+  readonly client: RegistryClient;
+}
+
+/** Layers above this size get upload progress lines. */
+const PROGRESS_THRESHOLD = 50 * 1000 * 1000;
+
+function exportFailure(err: unknown): LifecycleError {
+  if (err instanceof LifecycleError) return err;
+  return new LifecycleError(ExitCode.ExportError, `failed to export: ${errorMessage(err)}`, { cause: err });
+}
+
+async function openCache(inputs: ExporterInputs, client: RegistryClient, features: PlatformFeatures, pusher: BlobPusher | undefined, logger: Logger): Promise<Cache | undefined> {
+  if (inputs.cacheImage !== "") {
+    return new ImageCache(client, Reference.parse(inputs.cacheImage), { deletePrevious: features.deletesPreviousCacheImage, logger, pusher });
+  }
+  if (inputs.cacheDir !== "") {
+    try {
+      return new VolumeCacheAdapter(await VolumeCache.open(inputs.cacheDir));
+    } catch (err) {
+      throw new LifecycleError(ExitCode.Failed, `failed to create volume cache: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+  return undefined;
+}
+
+/** The run image names for the label (contract §6.3). */
+async function runImageNames(inputs: ExporterInputs, features: PlatformFeatures, analyzed: Analyzed, group: { groupExtensions: readonly unknown[] }) {
+  if (features.labelsRunImageNames) {
+    const runToml = await readRunTomlIfExists(inputs.runPath);
+    return runImageForLabel(runToml, analyzed.runImage?.image ?? "", group.groupExtensions.length > 0);
+  }
+  const stack = await readStackTomlIfExists(inputs.stackPath);
+  const img = stack?.runImage;
+  return { ...(img?.image ? { image: img.image } : {}), ...(img?.mirrors.length ? { mirrors: [...img.mirrors] } : {}) };
+}
+
+/** Opens the run image (registry: with the retry of contract §7) and the previous image (for reuse). */
+async function openImages(inputs: ExporterInputs, analyzed: Analyzed, client: RegistryClient, logger: Logger) {
+  const previousRef = analyzed.previousImage?.reference ?? "";
+  if (inputs.layout) {
+    const base = LayoutImage.fromIdentifier(inputs.runImageRef);
+    const previous = previousRef ? LayoutImage.fromIdentifier(previousRef) : undefined;
+    if (!(await base.exists())) throw new Error(`run image '${inputs.runImageRef}' not found`);
+    return { base, baseReference: await base.digestReference(), previous: previous && (await previous.exists()) ? previous : undefined };
+  }
+  const runRef = Reference.parse(inputs.runImageRef);
+  const base = await openRemoteImage(() => new RemoteImage(client, runRef, { retry: NO_RETRY }), logger);
+  let previous: SourceImage | undefined;
+  if (previousRef !== "") {
+    logger.info(`Reusing layers from image '${previousRef}'`);
+    const image = new RemoteImage(client, Reference.parse(previousRef));
+    previous = (await image.exists()) ? image : undefined;
+  }
+  return { base, baseReference: await base.digestReference(), previous };
+}
+
+/** Saves the app image under every name; returns digest and manifest size. */
+async function saveImage(image: MutableImage, inputs: ExporterInputs, client: RegistryClient, pusher: BlobPusher, logger: Logger): Promise<{ digest: string; size: number }> {
+  const names = [inputs.outputImage, ...inputs.additionalTags];
+  logger.info(`Saving ${inputs.outputImage}...`);
+  if (inputs.layout) {
+    const handler = new LayoutImageHandler(inputs.layoutDir);
+    let written = { digest: "", size: 0 };
+    for (const name of names) {
+      const ref = Reference.parse(name);
+      written = await writeLayoutImage(image, handler.pathFor(name), { refName: ref.tag ?? ref.digest, exclusive: true });
+    }
+    logger.info(`*** Images (${written.digest.slice(7, 19)}):`);
+    for (const name of names) logger.info(`      ${name} - ${formatLayoutIdentifier(handler.pathFor(name), written.digest)}`);
+    return written;
+  }
+  const refs = names.map((n) => Reference.parse(n));
+  try {
+    const pushed = await pushImage(client, image, refs, { pusher });
+    logger.info(`*** Images (${pushed.digest.slice(7, 19)}):`);
+    for (const name of names) logger.info(`      ${name}`);
+    // later pushes (the cache image) may mount these blobs from the app repository
+    const first = refs[0];
+    if (first) for (const layer of image.layerList) if (layer instanceof FileLayer) layer.source = { registry: first.registry, repository: first.repository };
+    return pushed;
+  } catch (err) {
+    if (err instanceof PushError) {
+      logger.info("*** Images:");
+      for (const name of names) logger.info(`      ${name}${err.failed.includes(name) ? ` - ${errorMessage(err.cause)}` : ""}`);
+    }
+    throw err;
+  }
+}
+
+export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
   name: "exporter",
   argsSynopsis: "<image> [<image>...]",
   flags: EXPORTER_FLAGS,
@@ -133,16 +259,134 @@ export const exporterCommand: PhaseCommand<ExporterInputs> = {
     if (!inputs.daemon) {
       images.push(inputs.outputImage, ...inputs.additionalTags, inputs.runImageRef, inputs.analyzed?.previousImage?.reference ?? "");
     }
-    await ensurePrivileges({
+    const keychain = await ensurePrivileges({
       env: ctx.env,
       images: images.filter((i) => i !== ""),
       chown: [inputs.cacheDir, inputs.launchCacheDir],
       uid: inputs.uid,
       gid: inputs.gid,
+      daemon: inputs.daemon,
     });
+    return { client: makeRegistryClient(ctx.env, keychain, inputs.insecureRegistries, ctx.logger) };
   },
-  async exec(inputs, _runtime, ctx) {
-    await readVerifiedGroup(inputs.groupPath, ctx.env, ctx.logger);
-    throw new LifecycleError(ExitCode.Failed, "failed to export: not implemented yet");
+  async exec(inputs, { client }, ctx) {
+    const features = platformFeatures(ctx.api);
+    const logger = ctx.logger;
+    let analyzed: Analyzed;
+    try {
+      analyzed = (await readAnalyzedIfExists(inputs.analyzedPath)) ?? { metadata: emptyLifecycleMetadata() };
+    } catch (err) {
+      throw new LifecycleError(ExitCode.Failed, `failed to read analyzed metadata: ${errorMessage(err)}`, { cause: err });
+    }
+    if (inputs.layout) {
+      guardExperimental("export to OCI layout format", ctx.env, logger);
+      if (inputs.layoutDir === "") throw new LifecycleError(ExitCode.InvalidArgs, "failed to resolve inputs: -layout-dir is required when -layout is set");
+    }
+    const group = await readVerifiedGroup(inputs.groupPath, ctx.env, logger);
+    const pusher = new BlobPusher(client, {
+      concurrency: 4,
+      onProgress: progressLogger(logger),
+    });
+    const cache = await openCache(inputs, client, features, inputs.layout ? undefined : pusher, logger);
+    if (features.extensionsExperimental && (await readdir(join(inputs.extendedDir, "run")).then((e) => e.length > 0, () => false))) {
+      guardExperimental("Dockerfiles", ctx.env, logger);
+    }
+    let projectMetadata: ProjectMetadata | undefined;
+    try {
+      projectMetadata = await readProjectMetadataIfExists(inputs.projectMetadataPath);
+      if (!projectMetadata) logger.debug(`No project metadata found at path '${inputs.projectMetadataPath}', project metadata will not be exported`);
+    } catch (err) {
+      throw new LifecycleError(ExitCode.Failed, `failed to read project metadata: ${errorMessage(err)}`, { cause: err });
+    }
+    let images;
+    try {
+      images = await openImages(inputs, analyzed, client, logger);
+    } catch (err) {
+      throw new LifecycleError(ExitCode.Failed, `failed to create new app image: ${errorMessage(err)}`, { cause: err });
+    }
+    let names;
+    try {
+      names = await runImageNames(inputs, features, analyzed, group);
+    } catch (err) {
+      throw new LifecycleError(ExitCode.Failed, errorMessage(err), { cause: err });
+    }
+    const tmpDir = await mkdtemp(join(tmpdir(), "cnb-export-"));
+    const output = Reference.parse(inputs.outputImage);
+    const factory = new LayerFactory({
+      tmpDir,
+      limiter: createLimiter(),
+      // start uploading a layer as soon as it is built, while the next ones compress
+      onBuilt: inputs.layout ? undefined : (layer) => void pusher.push(output, layer).catch(() => undefined),
+    });
+    const owner = { uid: inputs.uid, gid: inputs.gid };
+    const runCache = async () => {
+      if (!cache) return;
+      try {
+        await exportCache({ features, logger, layersDir: inputs.layersDir, group: group.group, cache, factory, owner });
+      } catch (err) {
+        logger.warn(`Failed to export cache: ${errorMessage(err)}`);
+      }
+    };
+    try {
+      const appExport = (async () => {
+        if (features.copiesLauncherSbom) await copyLifecycleSboms(inputs.layersDir, inputs.launcherSbomDir, logger);
+        let buildMetadata: BuildMetadata;
+        try {
+          buildMetadata = await readBuildMetadata(join(inputs.layersDir, "config", "metadata.toml"));
+        } catch (err) {
+          throw new Error(`read build metadata: ${errorMessage(err)}`, { cause: err });
+        }
+        const { image } = await buildAppImage({
+          features,
+          logger,
+          layersDir: inputs.layersDir,
+          appDir: inputs.appDir,
+          group: group.group,
+          buildMetadata,
+          projectMetadata,
+          processType: inputs.processType,
+          launcherPath: inputs.launcherPath,
+          base: images.base,
+          baseReference: images.baseReference,
+          runImageNames: names,
+          labelRunImageNames: features.labelsRunImageNames,
+          previousMetadata: analyzed.metadata,
+          previous: images.previous,
+          owner,
+          created: createdTime(ctx.env, features, logger),
+          execEnv: ctx.env.CNB_EXEC_ENV || "production",
+          factory,
+          keepCacheTars: cache?.kind === "volume",
+        });
+        const saved = await saveImage(image, inputs, client, pusher, logger);
+        const tags = [inputs.outputImage, ...inputs.additionalTags];
+        await writeReport(inputs.reportPath, { image: { tags, digest: saved.digest, manifestSize: saved.size } });
+      })();
+      if (inputs.parallel) {
+        const [app] = await Promise.allSettled([appExport, runCache()]);
+        if (app.status === "rejected") throw exportFailure(app.reason);
+      } else {
+        try {
+          await appExport;
+        } catch (err) {
+          throw exportFailure(err);
+        }
+        await runCache();
+      }
+    } finally {
+      await rm(tmpDir, { recursive: true, force: true });
+    }
   },
 };
+
+/** Progress lines for large uploads: at 25 % steps, per blob. */
+function progressLogger(logger: Logger): (p: { digest: string; sent: number; total: number }) => void {
+  const reported = new Map<string, number>();
+  return ({ digest, sent, total }) => {
+    if (total < PROGRESS_THRESHOLD) return;
+    const step = Math.floor((sent / total) * 4);
+    if (step <= (reported.get(digest) ?? 0)) return;
+    reported.set(digest, step);
+    logger.info(`Uploading ${digest.slice(0, 19)}: ${Math.round(sent / 1e6)}/${Math.round(total / 1e6)} MB (${step * 25}%)`);
+  };
+}

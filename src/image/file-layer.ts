@@ -5,6 +5,9 @@ import type { Layer } from "./types.js";
 
 /** A layer whose compressed blob is a local file with known digests (a layer the exporter built). */
 export class FileLayer implements Layer {
+  /** Set once the blob was pushed, so later pushes on the same registry can mount it. */
+  source?: { registry: string; repository: string };
+
   constructor(
     readonly path: string,
     readonly digest: string,

@@ -3,7 +3,7 @@ import type { RegistryClient, Repository } from "../registry/client.js";
 import { putManifest } from "../registry/manifests.js";
 import type { Reference } from "../registry/reference.js";
 import { uploadBlob, type UploadResult } from "../registry/upload.js";
-import { createLimiter } from "../util/limiter.js";
+import { createLimiter, type Limiter } from "../util/limiter.js";
 import type { Image, Layer } from "./types.js";
 
 /** Progress of one blob upload. */
@@ -13,91 +13,109 @@ export interface BlobProgress {
   readonly total: number;
 }
 
-/** Options of {@link pushImage}. */
-export interface PushOptions {
+/** Options of {@link BlobPusher}. */
+export interface BlobPusherOptions {
   /** Blob uploads running at once (default 4). */
   readonly concurrency?: number;
   readonly onProgress?: (progress: BlobProgress) => void;
-  /** Called once per layer with how it reached the registry. */
-  readonly onLayer?: (layer: Layer, result: UploadResult) => void;
-  /**
-   * Uploads already done or under way in this run, keyed by `registry/repo@digest`, shared between
-   * pushes (app image, its tags, the cache image) so each blob is checked and sent once.
-   */
-  readonly uploads?: Map<string, Promise<UploadResult>>;
 }
 
-/** Result of {@link pushImage}: the manifest digest and size, per-name outcome. */
+/** A blob to put in a repository: digest, size and how to read it again. */
+export interface BlobToPush {
+  readonly digest: string;
+  readonly size: number;
+  open(): Promise<Readable>;
+  /** Where a copy lives already (mount source on the same registry). */
+  readonly source?: { readonly registry: string; readonly repository: string };
+}
+
+/**
+ * Uploads blobs once per repository for a whole phase run: every blob is checked (HEAD), mounted
+ * from its source repository on the same registry, or streamed; concurrent and repeated requests
+ * for the same blob share one upload, so the app image, its tags and the cache image never send a
+ * blob twice. Uploads can start as soon as a layer is built, before the manifest exists.
+ */
+export class BlobPusher {
+  private readonly uploads = new Map<string, Promise<UploadResult>>();
+  private readonly limit: Limiter;
+
+  constructor(
+    readonly client: RegistryClient,
+    private readonly options: BlobPusherOptions = {},
+  ) {
+    this.limit = createLimiter(options.concurrency ?? 4);
+  }
+
+  /** The push-scoped repository handle for a reference (with pull scope on mount sources). */
+  repository(ref: Reference, mountFrom: readonly string[] = []): Repository {
+    return this.client.repository(ref, { push: true, mountFrom });
+  }
+
+  /** Ensures a blob is in the repository of `ref`; resolves with how it got there. */
+  push(ref: Reference, blob: BlobToPush): Promise<UploadResult> {
+    const mount = blob.source?.registry === ref.registry ? blob.source.repository : undefined;
+    const repo = this.repository(ref, mount ? [mount] : []);
+    const key = `${repo.registry}/${repo.name}@${blob.digest}`;
+    let pending = this.uploads.get(key);
+    if (!pending) {
+      const onProgress = this.options.onProgress;
+      pending = this.limit(() =>
+        uploadBlob(repo, { digest: blob.digest, size: blob.size, open: () => blob.open() }, {
+          mountFrom: mount,
+          onProgress: onProgress ? (sent) => onProgress({ digest: blob.digest, sent, total: blob.size }) : undefined,
+        }),
+      );
+      this.uploads.set(key, pending);
+      pending.catch(() => this.uploads.delete(key));
+    }
+    return pending;
+  }
+}
+
+/** Options of {@link pushImage}. */
+export interface PushOptions extends BlobPusherOptions {
+  /** A pusher shared with earlier uploads of this run (else a private one is used). */
+  readonly pusher?: BlobPusher;
+  /** Called once per layer with how it reached the registry. */
+  readonly onLayer?: (layer: Layer, result: UploadResult) => void;
+}
+
+/** Result of {@link pushImage}: the manifest digest, size and media type. */
 export interface PushResult {
   readonly digest: string;
   readonly size: number;
   readonly mediaType: string;
 }
 
-function memoKey(repo: Repository, digest: string): string {
-  return `${repo.registry}/${repo.name}@${digest}`;
-}
-
 /**
- * Pushes an image under one or more names: every blob is uploaded once per repository (HEAD first,
- * same-registry mount from the layer's source repository, else streamed), then the manifest is
- * PUT once per name. All names are attempted; the first failure is rethrown with the names that failed.
+ * Pushes an image under one or more names: blobs once per repository through a {@link BlobPusher},
+ * then the manifest once per name. Every name is attempted; failures are reported together.
  */
 export async function pushImage(client: RegistryClient, image: Image, refs: readonly Reference[], options: PushOptions = {}): Promise<PushResult> {
   const [manifestInfo, configInfo, layers] = await Promise.all([image.manifest(), image.config(), image.layers()]);
-  const uploads = options.uploads ?? new Map<string, Promise<UploadResult>>();
-  const limit = createLimiter(options.concurrency ?? 4);
-  const repos = new Map<string, Repository>();
-  const repoKey = (ref: Reference) => `${ref.registry}/${ref.repository}|${client.isInsecure(ref.original)}`;
-  for (const ref of refs) {
-    const key = repoKey(ref);
-    if (repos.has(key)) continue;
-    const mountFrom = [...new Set(layers.filter((l) => l.source?.registry === ref.registry).map((l) => l.source?.repository ?? ""))];
-    repos.set(key, client.repository(ref, { push: true, mountFrom }));
-  }
-
-  const uploadTo = (repo: Repository, digest: string, size: number, open: () => Promise<Readable>, mountFrom?: string) => {
-    const key = memoKey(repo, digest);
-    let pending = uploads.get(key);
-    if (!pending) {
-      pending = limit(() =>
-        uploadBlob(repo, { digest, size, open }, {
-          mountFrom,
-          onProgress: options.onProgress ? (sent) => options.onProgress?.({ digest, sent, total: size }) : undefined,
-        }),
-      );
-      uploads.set(key, pending);
-      pending.catch(() => uploads.delete(key));
-    }
-    return pending;
-  };
-
-  for (const repo of repos.values()) {
+  const pusher = options.pusher ?? new BlobPusher(client, options);
+  const repos = new Map<string, Reference>();
+  for (const ref of refs) repos.set(`${ref.registry}/${ref.repository}`, ref);
+  for (const ref of repos.values()) {
     await Promise.all([
       ...layers.map(async (layer) => {
-        const mount = layer.source?.registry === repo.registry ? layer.source.repository : undefined;
-        const result = await uploadTo(repo, layer.digest, layer.size, () => layer.open(), mount);
+        const result = await pusher.push(ref, layer);
         options.onLayer?.(layer, result);
       }),
-      uploadTo(repo, configInfo.digest, configInfo.raw.length, () => Promise.resolve(Readable.from([configInfo.raw]))),
+      pusher.push(ref, { digest: configInfo.digest, size: configInfo.raw.length, open: () => Promise.resolve(Readable.from([configInfo.raw])) }),
     ]);
   }
-
   const failures: string[] = [];
   let firstError: unknown;
   for (const ref of refs) {
-    // the blobs' repository handle: same token scopes, so the cached token is reused
-    const repo = repos.get(repoKey(ref)) ?? client.repository(ref, { push: true });
     try {
-      await putManifest(repo, ref.digest ?? ref.tag ?? "latest", manifestInfo.raw, manifestInfo.mediaType);
+      await putManifest(client.repository(ref, { push: true }), ref.digest ?? ref.tag ?? "latest", manifestInfo.raw, manifestInfo.mediaType);
     } catch (err) {
       failures.push(ref.original);
       firstError ??= err;
     }
   }
-  if (firstError !== undefined) {
-    throw new PushError(failures, firstError);
-  }
+  if (firstError !== undefined) throw new PushError(failures, firstError);
   return { digest: manifestInfo.digest, size: manifestInfo.raw.length, mediaType: manifestInfo.mediaType };
 }
 
@@ -108,6 +126,6 @@ export class PushError extends Error {
     readonly failed: readonly string[],
     override readonly cause: unknown,
   ) {
-    super(`failed to write image to the following tags: [${failed.join(" ")}]: ${(cause as Error)?.message ?? String(cause)}`);
+    super(`failed to write image to the following tags: [${failed.join(" ")}]: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
 }

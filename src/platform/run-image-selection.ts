@@ -88,3 +88,24 @@ export async function verifySelectedRunImage(
   }
   logger.debug(`Keeping run image '${selected}' selected by the analyzer`);
 }
+
+/**
+ * The run image names recorded in the app image label (contract §6.3, API 0.12+): the run.toml
+ * entry that contains the image the analyzer chose (its primary and all mirrors, even when a mirror
+ * was used); with extensions and no such entry, just the chosen image; else the first entry.
+ */
+export function runImageForLabel(
+  runToml: { readonly images: readonly RunImageCandidates[] } | undefined,
+  chosen: string,
+  hasExtensions: boolean,
+): { image?: string; mirrors?: string[] } {
+  const images = runToml?.images ?? [];
+  if (images.length === 0) return {};
+  const entry = chosen === "" ? undefined : images.find((e) => sameImageName(e.image, chosen) || e.mirrors.some((m) => sameImageName(m, chosen)));
+  const pick = entry ?? (hasExtensions && chosen !== "" ? { image: chosen, mirrors: [] } : images[0]);
+  if (!pick) return {};
+  return {
+    ...(pick.image !== "" ? { image: pick.image } : {}),
+    ...(pick.mirrors.length > 0 ? { mirrors: [...pick.mirrors] } : {}),
+  };
+}

@@ -112,6 +112,11 @@ export class Repository {
     return this.transport.request({ ...req, scopes: req.scopes ?? this.scopes(), retry: req.retry ?? this.access.retry });
   }
 
+  /** Sends a request and reads its body with `read`, both inside the transport's retry loop. */
+  requestAndRead<T>(req: Omit<TransportRequest, "scopes"> & { scopes?: readonly string[] }, read: (res: HttpResponse) => Promise<T>): Promise<T> {
+    return this.transport.requestAndRead({ ...req, scopes: req.scopes ?? this.scopes(), retry: req.retry ?? this.access.retry }, read);
+  }
+
   /** The same repository with different access. */
   with(access: RepositoryAccess): Repository {
     return new Repository(this.transport, this.name, { ...this.access, ...access });

@@ -42,19 +42,16 @@ function mediaTypeOf(raw: Buffer, contentType: string | undefined): string {
 
 /** GETs a manifest or index by tag or digest (both OCI and Docker types accepted; digest verified). */
 export async function getManifest(repo: Repository, identifier: string, retry?: RetryPolicy): Promise<FetchedManifest> {
-  const res = await repo.request({
-    method: "GET",
-    target: repo.path("manifests", identifier),
-    headers: { accept: MANIFEST_ACCEPT.join(", ") },
-    expect: [200],
-    retry,
-  });
-  const raw = await readCapped(res, MANIFEST_LIMIT, "manifest");
+  // the body is read inside the retry loop: a manifest cut off mid-body is fetched again
+  const { raw, contentType } = await repo.requestAndRead(
+    { method: "GET", target: repo.path("manifests", identifier), headers: { accept: MANIFEST_ACCEPT.join(", ") }, expect: [200], retry },
+    async (res) => ({ raw: await readCapped(res, MANIFEST_LIMIT, "manifest"), contentType: header(res, "content-type") }),
+  );
   const digest = sha256Digest(raw);
   if (identifier.startsWith("sha256:") && digest !== identifier) {
     throw new DigestMismatchError(`manifest ${repo.registry}/${repo.name}@${identifier} has digest ${digest}`);
   }
-  return { raw, mediaType: mediaTypeOf(raw, header(res, "content-type")), digest };
+  return { raw, mediaType: mediaTypeOf(raw, contentType), digest };
 }
 
 /** HEADs a manifest: digest, media type and size, without the body. */

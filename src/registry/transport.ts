@@ -2,7 +2,7 @@ import type { Logger } from "../log/logger.js";
 import { parseChallenges, pickChallenge, type Challenge } from "./challenge.js";
 import { NetworkError, RegistryError, redactUrl, type RegistryDiagnostic } from "./errors.js";
 import { isPrivateHost } from "./hosts.js";
-import { discard, header, headerValues, readForError, type HttpPool, type HttpResponse, type RequestBody, type TlsOptions } from "./http.js";
+import { discard, header, headerValues, readForError, toNetworkError, type HttpPool, type HttpResponse, type RequestBody, type TlsOptions } from "./http.js";
 import type { Keychain } from "./keychain.js";
 import { delayFor, parseRetryAfter, sleep, type RetryPolicy } from "./retry.js";
 import { TokenAuthenticator } from "./token-auth.js";
@@ -44,6 +44,8 @@ interface PingResult {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Error codes of a response body that broke off (the connection, not the content, failed). */
+const BODY_FAILURES = /^(ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_BODY_TIMEOUT|UND_ERR_RES_CONTENT_LENGTH_MISMATCH|UND_ERR_CLOSED)$/;
 
 /** Parses a registry error response into a RegistryError (reads at most 64 KiB of the body). */
 export async function registryError(res: HttpResponse, method: string): Promise<RegistryError> {
@@ -145,6 +147,24 @@ export class RegistryTransport {
     });
   }
 
+  /**
+   * Like {@link request}, and reads the body with `read` inside the same retry loop, so a connection
+   * cut mid-body (manifests, token-sized documents) is retried like a reset before the headers.
+   */
+  async requestAndRead<T>(req: TransportRequest, read: (res: HttpResponse) => Promise<T>): Promise<T> {
+    return this.withRetry(req.retry ?? this.options.retry, req.signal, async () => {
+      const res = await this.attempt(req);
+      if (!req.expect.includes(res.status)) throw await registryError(res, req.method);
+      try {
+        return await read(res);
+      } catch (err) {
+        const code = (err as { code?: unknown } | undefined)?.code;
+        if (typeof code === "string" && BODY_FAILURES.test(code)) throw toNetworkError(req.method, res.url, err);
+        throw err;
+      }
+    });
+  }
+
   private async withRetry<T>(policy: RetryPolicy, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -172,10 +192,13 @@ export class RegistryTransport {
       if (fresh) {
         this.challenge = challenge = fresh;
         const extra = fresh.params.scope;
-        if (extra && !scopes.includes(extra)) scopes = [...scopes, extra];
+        // the challenged scope goes first: some registries only look at the first scope
+        if (extra && !scopes.includes(extra)) scopes = [extra, ...scopes];
         if (challenge.scheme === "bearer") this.tokens.invalidate(req.scopes);
         const retried = await this.authorization(challenge, scopes);
-        if (retried !== undefined) {
+        // re-send only with different credentials: the same Basic header or static token would
+        // just fail again (and count twice against lockout policies)
+        if (retried !== undefined && retried !== auth) {
           await discard(res);
           auth = retried;
           res = await this.send(req, url, auth);

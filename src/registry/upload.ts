@@ -149,7 +149,11 @@ async function uploadOnce(repo: Repository, source: BlobSource, options: UploadO
       options.onProgress?.(sent);
     }),
   );
-  opened.on("error", (err) => stream.destroy(err));
+  let sourceError: unknown;
+  opened.on("error", (err) => {
+    sourceError = err;
+    stream.destroy(err);
+  });
   let location = started.location;
   if (source.digest && source.size !== undefined && source.size <= MONOLITHIC_LIMIT && !chunkSize) {
     const chunks: Buffer[] = [];
@@ -167,9 +171,15 @@ async function uploadOnce(repo: Repository, source: BlobSource, options: UploadO
     await discard(res);
     return { digest: source.digest, size: body.length, outcome: "uploaded" };
   }
-  location = chunkSize
-    ? await patchChunks(repo, location, stream, chunkSize, options.signal)
-    : await patchStream(repo, location, stream, source.size, options.signal);
+  try {
+    location = chunkSize
+      ? await patchChunks(repo, location, stream, chunkSize, options.signal)
+      : await patchStream(repo, location, stream, source.size, options.signal);
+  } catch (err) {
+    // a failing source (a blob that failed verification, a read error) is reported as itself, not
+    // as a network fault of the PATCH, so whether to restart is decided on the source's own error
+    throw sourceError ?? err;
+  }
   const digest = `sha256:${hash.digest("hex")}`;
   if (source.digest && source.digest !== digest) {
     throw new Error(`blob content changed during upload: expected ${source.digest}, read ${digest}`);

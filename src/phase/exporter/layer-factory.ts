@@ -1,0 +1,90 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { FileLayer } from "../../image/file-layer.js";
+import { MediaType, type Layer } from "../../image/types.js";
+import { buildLayerBlob, diffIdOf, type LayerBlob } from "../../layers/pipeline.js";
+import type { LayerSource } from "../../layers/layer-source.js";
+import type { Limiter } from "../../layers/limiter.js";
+
+/** A layer the exporter produced: either a fresh blob on disk or a blob of the previous image reused. */
+export interface MadeLayer {
+  /** The layer for the image (a FileLayer for new ones, the previous image's layer when reused). */
+  readonly layer: Layer;
+  readonly diffId: string;
+  readonly reused: boolean;
+  /** The built blob (new layers only). */
+  readonly blob?: LayerBlob;
+}
+
+/** Options of {@link LayerFactory}. */
+export interface LayerFactoryOptions {
+  readonly tmpDir: string;
+  /** Bounds how many layers are tarred and compressed at once (one per core). */
+  readonly limiter: Limiter;
+  /** Called as soon as a new layer's blob exists, so its upload can start right away. */
+  readonly onBuilt?: (layer: FileLayer) => void;
+}
+
+/**
+ * Turns layer sources into image layers, reading each layer's files as few times as possible:
+ * a layer expected to be unchanged is only hashed (no compression, no file) and reused when its
+ * diffID matches; anything else is tarred, hashed, gzipped and hashed again in one streamed pass.
+ * Builds are memoised by id, so the cache step reuses the export step's work.
+ */
+export class LayerFactory {
+  private readonly made = new Map<string, Promise<MadeLayer>>();
+  private readonly tars = new Map<string, string>();
+
+  constructor(private readonly options: LayerFactoryOptions) {}
+
+  /**
+   * A layer for `source`. `reuse` names the previous image's layers that may be reused: when one of
+   * them has the layer's diffID it is returned instead of a new blob. `keepTar` also writes the
+   * uncompressed tar (for a volume cache) in the same pass.
+   */
+  make(id: string, source: LayerSource, reuse: ReadonlyMap<string, Layer> = new Map(), keepTar = false): Promise<MadeLayer> {
+    let pending = this.made.get(id);
+    if (!pending) {
+      pending = this.produce(id, source, reuse, keepTar);
+      this.made.set(id, pending);
+    }
+    return pending;
+  }
+
+  /** The result of an earlier `make` for this id, if any. */
+  existing(id: string): Promise<MadeLayer> | undefined {
+    return this.made.get(id);
+  }
+
+  /** The uncompressed tar written for a layer, if one was kept. */
+  tarOf(id: string): string | undefined {
+    return this.tars.get(id);
+  }
+
+  /** The diffID of a source without compressing it (the "is it unchanged?" question). */
+  diffId(source: LayerSource): Promise<string> {
+    return this.options.limiter.run(async () => (await diffIdOf(source)).diffId);
+  }
+
+  /**
+   * Builds a new blob for `source` (and its tar when asked). Only app image layers (`announce`) are
+   * handed to `onBuilt`: a layer built for the cache alone is not uploaded to the app repository.
+   */
+  async build(id: string, source: LayerSource, keepTar: boolean, announce = false): Promise<MadeLayer> {
+    const tarPath = keepTar ? join(this.options.tmpDir, `tar-${randomBytes(8).toString("hex")}.tar`) : undefined;
+    const blob = await buildLayerBlob(source, this.options.tmpDir, { limiter: this.options.limiter, uncompressedPath: tarPath });
+    if (tarPath) this.tars.set(id, tarPath);
+    const layer = new FileLayer(blob.path, blob.digest, blob.diffId, blob.size, MediaType.OciLayerGzip);
+    if (announce) this.options.onBuilt?.(layer);
+    return { layer, diffId: blob.diffId, reused: false, blob };
+  }
+
+  private async produce(id: string, source: LayerSource, reuse: ReadonlyMap<string, Layer>, keepTar: boolean): Promise<MadeLayer> {
+    if (reuse.size > 0) {
+      const diffId = await this.diffId(source);
+      const previous = reuse.get(diffId);
+      if (previous) return { layer: previous, diffId, reused: true };
+    }
+    return this.build(id, source, keepTar, true);
+  }
+}
