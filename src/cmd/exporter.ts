@@ -374,7 +374,8 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
         await runCache();
       }
     } finally {
-      await rm(tmpDir, { recursive: true, force: true });
+      await factory.settled();
+      await rm(tmpDir, { recursive: true, force: true }).catch((err: unknown) => logger.debug(`Removing ${tmpDir}: ${errorMessage(err)}`));
     }
   },
 };

@@ -34,6 +34,7 @@ export interface LayerFactoryOptions {
 export class LayerFactory {
   private readonly made = new Map<string, Promise<MadeLayer>>();
   private readonly tars = new Map<string, string>();
+  private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(private readonly options: LayerFactoryOptions) {}
 
@@ -66,11 +67,23 @@ export class LayerFactory {
     return this.options.limiter.run(async () => (await diffIdOf(source)).diffId);
   }
 
+  /** Resolves once no build is running any more (before the temp dir is removed). */
+  async settled(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
   /**
    * Builds a new blob for `source` (and its tar when asked). Only app image layers (`announce`) are
    * handed to `onBuilt`: a layer built for the cache alone is not uploaded to the app repository.
    */
-  async build(id: string, source: LayerSource, keepTar: boolean, announce = false): Promise<MadeLayer> {
+  build(id: string, source: LayerSource, keepTar: boolean, announce = false): Promise<MadeLayer> {
+    const pending = this.buildNow(id, source, keepTar, announce);
+    this.inflight.add(pending);
+    void pending.finally(() => this.inflight.delete(pending)).catch(() => undefined);
+    return pending;
+  }
+
+  private async buildNow(id: string, source: LayerSource, keepTar: boolean, announce: boolean): Promise<MadeLayer> {
     const tarPath = keepTar ? join(this.options.tmpDir, `tar-${randomBytes(8).toString("hex")}.tar`) : undefined;
     const blob = await buildLayerBlob(source, this.options.tmpDir, { limiter: this.options.limiter, uncompressedPath: tarPath });
     if (tarPath) this.tars.set(id, tarPath);
