@@ -18,8 +18,6 @@ export interface RegistryClientOptions {
   readonly certsDir?: string;
   readonly retry?: RetryPolicy;
   readonly logger?: Logger;
-  /** At most this many blob transfers run at once per registry. */
-  readonly blobConcurrency?: number;
 }
 
 /** Access wanted on a repository: it decides the token scopes (push scope first). */

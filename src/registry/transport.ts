@@ -44,6 +44,17 @@ interface PingResult {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** Whether two token scopes are the same resource and actions (`pull,push` equals `push,pull`). */
+export function sameScope(a: string, b: string): boolean {
+  const split = (s: string) => {
+    const i = s.lastIndexOf(":");
+    return { resource: s.slice(0, i), actions: s.slice(i + 1).split(",").sort().join(",") };
+  };
+  const x = split(a);
+  const y = split(b);
+  return x.resource === y.resource && x.actions === y.actions;
+}
 /** Error codes of a response body that broke off (the connection, not the content, failed). */
 const BODY_FAILURES = /^(ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_BODY_TIMEOUT|UND_ERR_RES_CONTENT_LENGTH_MISMATCH|UND_ERR_CLOSED)$/;
 
@@ -193,7 +204,7 @@ export class RegistryTransport {
         this.challenge = challenge = fresh;
         const extra = fresh.params.scope;
         // the challenged scope goes first: some registries only look at the first scope
-        if (extra && !scopes.includes(extra)) scopes = [extra, ...scopes];
+        if (extra && !scopes.some((s) => sameScope(s, extra))) scopes = [extra, ...scopes];
         if (challenge.scheme === "bearer") this.tokens.invalidate(req.scopes);
         const retried = await this.authorization(challenge, scopes);
         // re-send only with different credentials: the same Basic header or static token would

@@ -90,7 +90,14 @@ function counting(onData: (chunk: Buffer) => void): Transform {
 async function patchStream(repo: Repository, location: URL, body: Readable, size: number | undefined, signal?: AbortSignal): Promise<URL> {
   const headers: Record<string, string> = { "content-type": "application/octet-stream" };
   if (size !== undefined) headers["content-length"] = String(size);
-  const res = await repo.request({ method: "PATCH", target: location, headers, body: () => body, expect: [202, 204], retry: NO_RETRY, signal });
+  // the stream can be sent once: a second send (after a 401) fails, and the upload restarts from POST
+  let sent = false;
+  const once = () => {
+    if (sent) throw new Error("upload body already sent");
+    sent = true;
+    return body;
+  };
+  const res = await repo.request({ method: "PATCH", target: location, headers, body: once, expect: [202, 204], retry: NO_RETRY, signal });
   await discard(res);
   return locationOf(repo, location, header(res, "location") ?? location.toString());
 }
@@ -176,6 +183,8 @@ async function uploadOnce(repo: Repository, source: BlobSource, options: UploadO
       ? await patchChunks(repo, location, stream, chunkSize, options.signal)
       : await patchStream(repo, location, stream, source.size, options.signal);
   } catch (err) {
+    // release the source (a file descriptor) before a restart opens it again
+    opened.destroy();
     // a failing source (a blob that failed verification, a read error) is reported as itself, not
     // as a network fault of the PATCH, so whether to restart is decided on the source's own error
     throw sourceError ?? err;
@@ -206,7 +215,7 @@ export async function uploadBlob(repo: Repository, source: BlobSource, options: 
     const size = await headBlob(repo, source.digest);
     if (size !== undefined) return { digest: source.digest, size: source.size ?? size, outcome: "exists" };
   }
-  const policy = options.policy ?? DEFAULT_RETRY_POLICY;
+  const policy = options.policy ?? repo.transport.options.retry ?? DEFAULT_RETRY_POLICY;
   let chunkSize = options.chunkSize;
   for (let attempt = 1; ; attempt++) {
     try {
