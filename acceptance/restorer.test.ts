@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "smol-toml";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -249,6 +249,36 @@ describe("layer metadata and contents (F25-F35, F39)", () => {
     expect(r.code, r.stdout).toBe(0);
     expect(readFileSync(join(ws.layers, "acme_node", "deps.sbom.cdx.json"), "utf8")).toContain("CycloneDX");
     expect(existsSync(join(ws.layers, "sbom"))).toBe(false);
+  });
+});
+
+describe("build image and ownership", () => {
+  it("saves the -build-image manifest for kaniko and records its digest (API 0.10+)", async () => {
+    const ws = workspace();
+    writeAnalyzed(ws, { reference: `${regA().host}/acme/run@${mirrorDigest}`, image: `${regA().host}/acme/run:mirror` });
+    const r = await restorer(ws, ["-build-image", `${regA().host}/acme/run:mirror`], { platformApi: "0.13" });
+    expect(r.code, r.stdout).toBe(0);
+    expect(at(readToml(join(ws.layers, "analyzed.toml")), "build-image", "reference")).toBe(`${regA().host}/acme/run@${mirrorDigest}`);
+    const saved = join(ws.kaniko, "cache", "base", mirrorDigest);
+    expect(JSON.parse(readFileSync(join(saved, "index.json"), "utf8"))).toMatchObject({ manifests: [{ digest: mirrorDigest }] });
+    const missing = await restorer(workspace(), ["-build-image", `${regA().host}/acme/nothing:1`], { platformApi: "0.13" });
+    expect(missing.code).toBe(1);
+  });
+
+  it("restores cached files owned by -uid/-gid after dropping privileges", async () => {
+    const ws = workspace();
+    chmodSync(temp(), 0o755);
+    chmodSync(join(ws.layers, ".."), 0o755);
+    const built = await buildCacheLayers([
+      { buildpack: "acme/node", name: "deps", types: { cache: true }, files: layerEntries(ws.layers, "acme_node", "deps", { "lib.txt": "lib" }) },
+    ]);
+    writeVolumeCache(ws.cache, built, cacheMetadataJson(built));
+    writeAnalyzed(ws, { reference: "" });
+    const r = await restorer(ws, ["-cache-dir", ws.cache, "-uid", "1234", "-gid", "2345"]);
+    expect(r.code, r.stdout).toBe(0);
+    const st = statSync(join(ws.layers, "acme_node", "deps", "lib.txt"));
+    expect([st.uid, st.gid]).toEqual([1234, 2345]);
+    expect(statSync(ws.layers).uid).toBe(1234);
   });
 });
 
