@@ -1,12 +1,42 @@
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { accessSync, constants, existsSync } from "node:fs";
+import { delimiter, join, resolve } from "node:path";
 
 /**
  * The lifecycle folder under test: `dist/lifecycle` from `npm run build`, or another build (the
  * release executable) named by `LIFECYCLE_DIR`.
  */
 export const LIFECYCLE_DIR = resolve(process.env.LIFECYCLE_DIR ?? join(import.meta.dirname, "..", "..", "dist", "lifecycle"));
+
+/**
+ * `LIFECYCLE_PATH_WITHOUT_NODE=1`: the binaries run with a PATH that has no `node` on it, as on a
+ * platform without Node.js (`scripts/test-release.sh` sets it to test the single executable). The
+ * test runner keeps its own PATH.
+ */
+export const PATH_WITHOUT_NODE = process.env.LIFECYCLE_PATH_WITHOUT_NODE === "1";
+
+/** `path` without the directories that hold an executable `node`. */
+export function pathWithoutNode(path: string): string {
+  return path
+    .split(delimiter)
+    .filter((dir) => dir !== "" && !isExecutable(join(dir, "node")))
+    .join(delimiter);
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The PATH the binaries get unless a test sets its own. */
+export function childPath(): string {
+  const path = process.env.PATH ?? "/usr/bin:/bin";
+  return PATH_WITHOUT_NODE ? pathWithoutNode(path) : path;
+}
 
 /** The binaries a test may invoke. */
 export type Binary = "lifecycle" | "analyzer" | "restorer" | "exporter" | "rebaser";
@@ -35,7 +65,7 @@ export function runLifecycle(binary: Binary, args: readonly string[], options: R
   const path = join(LIFECYCLE_DIR, binary);
   if (!existsSync(path)) throw new Error(`${path} does not exist: run "npm run build" first`);
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    PATH: childPath(),
     HOME: process.env.HOME ?? "/root",
   };
   const api = options.platformApi === undefined ? "0.14" : options.platformApi;
