@@ -53,7 +53,12 @@ export class BlobPusher {
 
   /** Ensures a blob is in the repository of `ref`; resolves with how it got there. */
   push(ref: Reference, blob: BlobToPush): Promise<UploadResult> {
-    const mount = blob.source?.registry === ref.registry ? blob.source.repository : undefined;
+    const sameRegistry = blob.source?.registry === ref.registry;
+    // a blob read from this very repository is there already: its manifest references it
+    if (sameRegistry && blob.source?.repository === ref.repository) {
+      return Promise.resolve({ digest: blob.digest, size: blob.size, outcome: "exists" });
+    }
+    const mount = sameRegistry ? blob.source?.repository : undefined;
     const repo = this.repository(ref, mount ? [mount] : []);
     const key = `${repo.registry}/${repo.name}@${blob.digest}`;
     let pending = this.uploads.get(key);
