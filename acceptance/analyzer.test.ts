@@ -188,6 +188,34 @@ describe("registry access (F16, F10)", () => {
   });
 });
 
+describe("credentials (F76, F77)", () => {
+  it("rejects invalid CNB_REGISTRY_AUTH JSON: exit 1, or 3 while selecting a run image", async () => {
+    const layers = layersDir();
+    const bad = { CNB_REGISTRY_AUTH: '{"reg":"Basic c2VjcmV0"' };
+    const r = await analyzer(["-layers", layers, "-run-image", `${regA().host}/acme/run:mirror`, `${regA().host}/acme/app`], { env: bad });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("failed to resolve keychain: failed to parse CNB_REGISTRY_AUTH value");
+    expect(r.stdout).not.toContain("c2VjcmV0");
+    const run = runToml(join(layers, "run.toml"), [{ image: `${regA().host}/acme/run:mirror` }]);
+    const selecting = await analyzer(["-layers", layers, "-run", run, `${regA().host}/acme/app`], { env: bad });
+    expect(selecting.code).toBe(3);
+  });
+
+  it("reads credentials from $HOME/.docker/config.json like kpack provides them", async () => {
+    const layers = layersDir();
+    const home = join(temp(), `home-${counter}`);
+    const creds = regH().credentials;
+    if (!creds) throw new Error("fixture");
+    writeText(join(home, ".docker", "config.json"), JSON.stringify({ auths: { [regH().host]: { auth: Buffer.from(`${creds.username}:${creds.password}`).toString("base64") } } }));
+    const args = ["-layers=" + layers, `-run-image=${regH().host}/acme/run:1`, `${regH().host}/acme/app`];
+    const without = await analyzer(args);
+    expect(without.code).toBe(32);
+    const r = await analyzer(args, { env: { HOME: home }, platformApi: "0.9" });
+    expect(r.code, r.stdout).toBe(0);
+    expect(String(at(analyzed(layers), "run-image", "reference"))).toMatch(DIGEST_REF);
+  });
+});
+
 describe("previous image (F17, F18, F19, F21)", () => {
   const label = (extra: Record<string, unknown> = {}) =>
     JSON.stringify({
