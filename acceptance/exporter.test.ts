@@ -301,6 +301,23 @@ describe("input errors (F41, F42, F46, F47, F52, F53, F54)", () => {
   });
 });
 
+describe("legacy Platform APIs", () => {
+  it("reports the build bill of materials from build.toml on Platform API 0.8", async () => {
+    const ws = workspace(SPEC, `[run-image]\n  image = "${reg().host}/acme/run:1"\n`);
+    writeFileSync(join(ws.layers, "acme_node", "build.toml"), '[[bom]]\n  name = "node"\n  version = "20.11.0"\n  [bom.metadata]\n    arch = "x64"\n');
+    const image = `${reg().host}/acme/legacy:1`;
+    const a = await lifecycle("analyzer", ["-layers", ws.layers, "-stack", ws.run, image], { platformApi: "0.8" });
+    expect(a.code, a.stdout).toBe(0);
+    const r = await lifecycle("exporter", ["-layers", ws.layers, "-app", ws.app, "-launcher", ws.launcher, "-stack", ws.run, image], { platformApi: "0.8" });
+    expect(r.code, r.stdout).toBe(0);
+    const report = parse(readFileSync(join(ws.layers, "report.toml"), "utf8"));
+    expect(at(report, "build", "bom", 0, "name")).toBe("node");
+    expect(at(report, "build", "bom", 0, "buildpack", "id")).toBe("acme/node");
+    const config = await skopeoInspectConfig(reg(), "acme/legacy:1");
+    expect(at(label(config, "io.buildpacks.build.metadata"), "processes", 0, "command")).toBe("node");
+  });
+});
+
 describe("run image mirror and retry (F56, F63, F64)", () => {
   it("labels the run.toml primary and mirrors while using the mirror's digest", async () => {
     const primary = `${regH().host}/acme/run:1`;

@@ -15,6 +15,7 @@ import { BlobPusher, pushImage, PushError } from "../image/registry-writer.js";
 import { RemoteImage } from "../image/remote-image.js";
 import { createLimiter } from "../layers/limiter.js";
 import type { Logger } from "../log/logger.js";
+import { buildBom } from "../phase/exporter/build-bom.js";
 import { exportCache } from "../phase/exporter/cache-export.js";
 import { buildAppImage } from "../phase/exporter/exporter.js";
 import { LayerFactory } from "../phase/exporter/layer-factory.js";
@@ -360,7 +361,8 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
         });
         const saved = await saveImage(image, inputs, client, pusher, logger);
         const tags = [inputs.outputImage, ...inputs.additionalTags];
-        await writeReport(inputs.reportPath, { image: { tags, digest: saved.digest, manifestSize: saved.size } });
+        const bom = features.reportHasBuildBom ? await buildBom(inputs.layersDir, group.group) : [];
+        await writeReport(inputs.reportPath, { image: { tags, digest: saved.digest, manifestSize: saved.size }, ...(bom.length > 0 ? { build: { bom } } : {}) });
       })();
       if (inputs.parallel) {
         const [app] = await Promise.allSettled([appExport, runCache()]);
