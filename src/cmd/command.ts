@@ -81,3 +81,16 @@ export async function runCommand<Inputs, Runtime>(
 export function commandUsage<Inputs, Runtime>(command: PhaseCommand<Inputs, Runtime>, api: ApiVersion): string {
   return new GoFlagSet(command.name, [...COMMON_FLAGS, ...command.flags], api, command.argsSynopsis).usage();
 }
+
+/**
+ * The output image and extra tags of the exporter and rebaser (`<image> [<image>...]`): at least one
+ * argument (exit 3), and a non-empty first one.
+ */
+export function imageArgs(ctx: CommandContext): { outputImage: string; tags: string[] } {
+  const [outputImage, ...tags] = ctx.flags.args;
+  if (outputImage === undefined) {
+    throw new LifecycleError(ExitCode.InvalidArgs, "failed to parse arguments: at least one image argument is required");
+  }
+  if (outputImage === "") throw new LifecycleError(ExitCode.InvalidArgs, "failed to resolve inputs: image argument is required");
+  return { outputImage, tags };
+}

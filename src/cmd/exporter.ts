@@ -1,9 +1,6 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { VolumeCacheAdapter, type Cache } from "../cache/cache.js";
-import { ImageCache } from "../cache/image-cache.js";
-import { VolumeCache } from "../cache/volume-cache.js";
 import { FileLayer } from "../image/file-layer.js";
 import { LayoutImageHandler, type SourceImage } from "../image/handler.js";
 import { LayoutImage } from "../image/layout-image.js";
@@ -37,7 +34,8 @@ import { runImageForLabel } from "../platform/run-image-selection.js";
 import type { RegistryClient } from "../registry/client.js";
 import { Reference } from "../registry/reference.js";
 import { NO_RETRY } from "../registry/retry.js";
-import type { CommandContext, PhaseCommand } from "./command.js";
+import { imageArgs, type CommandContext, type PhaseCommand } from "./command.js";
+import { openCache } from "./cache.js";
 import { F } from "./flag-specs.js";
 import { flagBool, flagInt, flagString, flagStrings } from "./go-flags.js";
 import { ensurePrivileges } from "./privileges.js";
@@ -114,20 +112,6 @@ function exportFailure(err: unknown): LifecycleError {
   return new LifecycleError(ExitCode.ExportError, `failed to export: ${errorMessage(err)}`, { cause: err });
 }
 
-async function openCache(inputs: ExporterInputs, client: RegistryClient, features: PlatformFeatures, pusher: BlobPusher | undefined, logger: Logger): Promise<Cache | undefined> {
-  if (inputs.cacheImage !== "") {
-    return new ImageCache(client, Reference.parse(inputs.cacheImage), { deletePrevious: features.deletesPreviousCacheImage, logger, pusher });
-  }
-  if (inputs.cacheDir !== "") {
-    try {
-      return new VolumeCacheAdapter(await VolumeCache.open(inputs.cacheDir));
-    } catch (err) {
-      throw new LifecycleError(ExitCode.Failed, `failed to create volume cache: ${errorMessage(err)}`, { cause: err });
-    }
-  }
-  return undefined;
-}
-
 /** The run image names for the label (contract §6.3). */
 async function runImageNames(inputs: ExporterInputs, features: PlatformFeatures, analyzed: Analyzed, group: { groupExtensions: readonly unknown[] }) {
   if (features.labelsRunImageNames) {
@@ -198,12 +182,8 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
   flags: EXPORTER_FLAGS,
   async args(ctx: CommandContext) {
     const f = ctx.flags;
-    if (f.args.length === 0) {
-      throw new LifecycleError(ExitCode.InvalidArgs, "failed to parse arguments: at least one image argument is required");
-    }
+    const { outputImage, tags: additionalTags } = imageArgs(ctx);
     const fail = (msg: string) => new LifecycleError(ExitCode.InvalidArgs, `failed to resolve inputs: ${msg}`);
-    const [outputImage = "", ...additionalTags] = f.args;
-    if (outputImage === "") throw fail("image argument is required");
     const layersDir = absoluteDir(flagString(f, "layers"), ctx.cwd);
     const runImageFlag = flagString(f, "run-image");
     if (runImageFlag !== "" && runImageFlag !== (ctx.env.CNB_RUN_IMAGE ?? "")) throw fail("-run-image is unsupported");
@@ -288,7 +268,11 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
       concurrency: 4,
       onProgress: progressLogger(logger),
     });
-    const cache = await openCache(inputs, client, features, inputs.layout ? undefined : pusher, logger);
+    const cache = await openCache(inputs.cacheImage, inputs.cacheDir, client, {
+      deletePrevious: features.deletesPreviousCacheImage,
+      logger,
+      pusher: inputs.layout ? undefined : pusher,
+    });
     if (features.extensionsExperimental && (await readdir(join(inputs.extendedDir, "run")).then((e) => e.length > 0, () => false))) {
       guardExperimental("Dockerfiles", ctx.env, logger);
     }

@@ -18,7 +18,7 @@ import type { RegistryClient } from "../registry/client.js";
 import { DefaultKeychain } from "../registry/keychain.js";
 import { Reference } from "../registry/reference.js";
 import { NO_RETRY } from "../registry/retry.js";
-import type { CommandContext, PhaseCommand } from "./command.js";
+import { imageArgs, type CommandContext, type PhaseCommand } from "./command.js";
 import { F } from "./flag-specs.js";
 import { flagBool, flagInt, flagString, flagStrings } from "./go-flags.js";
 import { ensurePrivileges } from "./privileges.js";
@@ -106,12 +106,8 @@ export const rebaserCommand: PhaseCommand<RebaserInputs, RebaserRuntime> = {
   flags: REBASER_FLAGS,
   args(ctx: CommandContext) {
     const f = ctx.flags;
-    if (f.args.length === 0) {
-      throw new LifecycleError(ExitCode.InvalidArgs, "failed to parse arguments: at least one image argument is required");
-    }
+    const { outputImage, tags } = imageArgs(ctx);
     const fail = (msg: string) => new LifecycleError(ExitCode.InvalidArgs, `failed to resolve inputs: ${msg}`);
-    const [outputImage = "", ...tags] = f.args;
-    if (outputImage === "") throw fail("image argument is required");
     const deprecated = flagString(f, "image");
     let runImage = flagString(f, "run-image");
     if (deprecated !== "") {

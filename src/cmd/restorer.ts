@@ -1,7 +1,4 @@
 import { join } from "node:path";
-import { VolumeCacheAdapter, type Cache } from "../cache/cache.js";
-import { ImageCache } from "../cache/image-cache.js";
-import { VolumeCache } from "../cache/volume-cache.js";
 import { LayoutImageHandler, RegistryImageHandler, type ImageHandler } from "../image/handler.js";
 import { writeLayoutImage } from "../image/layout-writer.js";
 import { RemoteImage } from "../image/remote-image.js";
@@ -21,6 +18,7 @@ import { checkReadAccess } from "../registry/access.js";
 import type { RegistryClient } from "../registry/client.js";
 import { Reference } from "../registry/reference.js";
 import type { CommandContext, PhaseCommand } from "./command.js";
+import { openCache } from "./cache.js";
 import { F } from "./flag-specs.js";
 import { flagBool, flagInt, flagString, flagStrings } from "./go-flags.js";
 import { ensurePrivileges } from "./privileges.js";
@@ -132,20 +130,6 @@ async function verifyRunImageAccess(selected: string, inputs: RestorerInputs, cl
   await verifySelectedRunImage(selected, runToml, probe, logger);
 }
 
-async function openCache(inputs: RestorerInputs, client: RegistryClient): Promise<Cache | undefined> {
-  if (inputs.cacheImage !== "") {
-    return new ImageCache(client, Reference.parse(inputs.cacheImage));
-  }
-  if (inputs.cacheDir !== "") {
-    try {
-      return new VolumeCacheAdapter(await VolumeCache.open(inputs.cacheDir));
-    } catch (err) {
-      throw new LifecycleError(ExitCode.Failed, `failed to create volume cache: ${errorMessage(err)}`, { cause: err });
-    }
-  }
-  return undefined;
-}
-
 export const restorerCommand: PhaseCommand<RestorerInputs, RestorerRuntime> = {
   name: "restorer",
   argsSynopsis: "",
@@ -214,7 +198,7 @@ export const restorerCommand: PhaseCommand<RestorerInputs, RestorerRuntime> = {
         throw new LifecycleError(ExitCode.Failed, errorMessage(err), { cause: err });
       }
     }
-    const cache = await openCache(inputs, client);
+    const cache = await openCache(inputs.cacheImage, inputs.cacheDir, client);
     try {
       await restore({
         features,
