@@ -10,6 +10,7 @@ import type { MutableImage } from "../image/mutable-image.js";
 import { openRemoteImage } from "../image/open-remote.js";
 import { BlobPusher, pushImage, PushError } from "../image/registry-writer.js";
 import { RemoteImage } from "../image/remote-image.js";
+import { sharedBlockWorkers } from "../layers/block-workers.js";
 import { createLimiter } from "../layers/limiter.js";
 import type { Logger } from "../log/logger.js";
 import { buildBom } from "../phase/exporter/build-bom.js";
@@ -251,6 +252,8 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     return { client: makeRegistryClient(ctx.env, keychain, inputs.insecureRegistries, ctx.logger) };
   },
   async exec(inputs, { client }, ctx) {
+    // the layer workers boot while the inputs are read and the images opened
+    sharedBlockWorkers().warm();
     const features = platformFeatures(ctx.api);
     const logger = ctx.logger;
     let analyzed: Analyzed;

@@ -27,6 +27,8 @@ export interface BlobToPush {
   open(): Promise<Readable>;
   /** Where a copy lives already (mount source on the same registry). */
   readonly source?: { readonly registry: string; readonly repository: string };
+  /** This process computed `digest` from the bytes `open()` returns: they are not hashed again (see BlobSource). */
+  readonly selfHashed?: boolean;
 }
 
 /**
@@ -65,7 +67,7 @@ export class BlobPusher {
     if (!pending) {
       const onProgress = this.options.onProgress;
       pending = this.limit(() =>
-        uploadBlob(repo, { digest: blob.digest, size: blob.size, open: () => blob.open() }, {
+        uploadBlob(repo, { digest: blob.digest, size: blob.size, selfHashed: blob.selfHashed === true, open: () => blob.open() }, {
           mountFrom: mount,
           onProgress: onProgress ? (sent) => onProgress({ digest: blob.digest, sent, total: blob.size }) : undefined,
         }),

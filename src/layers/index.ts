@@ -21,6 +21,8 @@ export {
 export { createLimiter, defaultLayerConcurrency } from "./limiter.js";
 export type { Limiter } from "./limiter.js";
 export { DEFAULT_GZIP_LEVEL, GZIP_OS_UNKNOWN, buildLayerBlob, diffIdOf, writeLayerTar } from "./pipeline.js";
-export type { BuildLayerBlobOptions, DiffIdResult, LayerBlob } from "./pipeline.js";
-export { GZIP_BLOCK_SIZE, defaultGzipConcurrency, gzipHeader, parallelGzip } from "./parallel-gzip.js";
+export type { BuildLayerBlobOptions, DiffIdOptions, DiffIdResult, LayerBlob } from "./pipeline.js";
+export { GZIP_BLOCK_SIZE, defaultGzipConcurrency, gzipHeader, gzipTrailer, parallelGzip } from "./parallel-gzip.js";
 export type { ParallelGzipOptions } from "./parallel-gzip.js";
+export { BlockWorkers, defaultBlockWorkers, sharedBlockWorkers } from "./block-workers.js";
+export type { BlockHasher, BlockWorkersOptions, Slot } from "./block-workers.js";

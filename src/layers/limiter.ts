@@ -1,4 +1,4 @@
-// A small concurrency limiter for CPU-heavy layer builds (gzip runs in libuv's thread pool).
+// A small concurrency limiter for CPU-heavy layer builds (gzip and hashing run on worker threads, see block-workers.ts).
 import { availableParallelism } from "node:os";
 
 /** Runs tasks with at most `max` of them in flight. */

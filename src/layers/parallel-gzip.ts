@@ -1,12 +1,10 @@
 // Deterministic block-parallel gzip (pigz-style): the input is cut into fixed-size blocks, each
-// compressed as raw deflate on libuv's thread pool with the previous 32 KiB as dictionary and
-// ended by a sync flush; the blocks are concatenated in order into one gzip member. The output
-// depends only on the data, the level and the block size — never on how many blocks ran at once.
-import { promisify } from "node:util";
-import { constants, crc32, deflateRaw, deflateRawSync } from "node:zlib";
-import type { ZlibOptions } from "node:zlib";
-
-const deflateRawAsync = promisify<Buffer, ZlibOptions, Buffer>(deflateRaw);
+// compressed as raw deflate on a worker thread (see block-workers.ts) with the previous 32 KiB as
+// dictionary and ended by a sync flush; the blocks are concatenated in order into one gzip member.
+// The output depends only on the data, the level and the block size — never on how many blocks
+// ran at once or on which thread.
+import { constants, crc32, deflateRawSync } from "node:zlib";
+import { BlockWorkers, defaultBlockWorkers, sharedBlockWorkers, WINDOW, type Slot } from "./block-workers.js";
 
 /** Options for {@link parallelGzip}. */
 export interface ParallelGzipOptions {
@@ -14,22 +12,22 @@ export interface ParallelGzipOptions {
   level: number;
   /** Uncompressed bytes per block (default 1 MiB); part of the output format — keep it fixed. */
   blockSize?: number;
-  /** Blocks in flight at once (default: the thread pool size, see {@link defaultGzipConcurrency}). */
+  /** Blocks in flight at once (default {@link defaultGzipConcurrency}). */
   concurrency?: number;
+  /** The worker pool (default: the process's shared pool). */
+  workers?: BlockWorkers;
 }
 
 /** Default block size: 1 MiB. */
 export const GZIP_BLOCK_SIZE = 1 << 20;
-const WINDOW = 32 << 10;
-const OUTPUT_SLACK = 64 << 10;
 
 /**
- * Blocks in flight by default: libuv's thread-pool size (UV_THREADPOOL_SIZE, default 4), at least
- * 2. Same CPU per byte as one zlib stream (~195 MB per CPU-second at level 1 on text); on an idle
- * 2-vCPU machine ~350 MB/s wall for gzip alone vs ~195 MB/s for one stream.
+ * Blocks in flight per gzip member by default: two per worker thread (one compressing, one
+ * queued), at least 2. Same CPU per byte as one zlib stream (~140 MB per CPU-second at level 1
+ * on log-like text, see bench/exporter.ts); concurrent layer builds share the workers.
  */
 export function defaultGzipConcurrency(): number {
-  return Math.max(2, Number(process.env.UV_THREADPOOL_SIZE) || 4);
+  return Math.max(2, 2 * defaultBlockWorkers());
 }
 
 /** The 10-byte gzip header: no name, mtime 0, XFL as zlib sets it for `level`, OS 255 (like Go). */
@@ -38,25 +36,48 @@ export function gzipHeader(level: number): Buffer {
   return Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, xfl, 0xff]);
 }
 
-/** Cuts a stream of buffers into blocks of exactly `size` bytes (the last may be shorter). */
-async function* blocks(input: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer, void, undefined> {
-  let parts: Buffer[] = [];
-  let have = 0;
-  for await (let chunk of input) {
-    while (have + chunk.length >= size) {
-      const take = size - have;
-      const block = parts.length === 0 ? chunk.subarray(0, take) : Buffer.concat([...parts, chunk.subarray(0, take)], size);
-      parts = [];
-      have = 0;
-      chunk = chunk.subarray(take);
-      yield block;
+/** The end of a member: a final empty deflate block, then CRC-32 and ISIZE (length mod 2^32), little endian. */
+export function gzipTrailer(level: number, crc: number, length: number): Buffer {
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc >>> 0, 0);
+  trailer.writeUInt32LE(length % 2 ** 32, 4);
+  return Buffer.concat([deflateRawSync(Buffer.alloc(0), { level }), trailer]);
+}
+
+/**
+ * Submits the blocks of one gzip member to the workers, carrying each block's last 32 KiB into the
+ * next block's dictionary. Every block but the last must be exactly the pool's block size.
+ */
+export class BlockDeflater {
+  private readonly window = Buffer.allocUnsafe(WINDOW);
+  private windowLength = 0;
+  private ended = false;
+
+  constructor(
+    private readonly workers: BlockWorkers,
+    readonly level: number,
+  ) {}
+
+  /** Raw deflate of `slot.input[0, length)`; see {@link BlockWorkers.deflate} for the result. */
+  deflate(slot: Slot, length: number): Promise<Buffer> {
+    if (this.ended) return Promise.reject(new Error("internal error: gzip block after a short block"));
+    if (length < this.workers.blockSize) this.ended = true;
+    const dictLength = this.windowLength;
+    if (dictLength > 0) this.window.copy(slot.dict, 0, 0, dictLength);
+    const job = this.workers.deflate(slot, length, dictLength, this.level);
+    if (length >= WINDOW) {
+      slot.input.copy(this.window, 0, length - WINDOW, length);
+      this.windowLength = WINDOW;
     }
-    if (chunk.length > 0) {
-      parts.push(chunk);
-      have += chunk.length;
-    }
+    return job;
   }
-  if (have > 0) yield Buffer.concat(parts, have);
+}
+
+/** Level must be an integer 0–9 (zlib would reject it on a worker thread, later and less clearly). */
+export function checkLevel(level: number): void {
+  if (!Number.isInteger(level) || level < constants.Z_NO_COMPRESSION || level > constants.Z_BEST_COMPRESSION) {
+    throw new RangeError(`gzip level must be an integer from 0 to 9, got ${level}`);
+  }
 }
 
 /**
@@ -65,30 +86,58 @@ async function* blocks(input: AsyncIterable<Buffer>, size: number): AsyncGenerat
  */
 export async function* parallelGzip(input: AsyncIterable<Buffer>, opts: ParallelGzipOptions): AsyncGenerator<Buffer, void, undefined> {
   const { level } = opts;
+  checkLevel(level);
   const blockSize = opts.blockSize ?? GZIP_BLOCK_SIZE;
-  const concurrency = opts.concurrency ?? defaultGzipConcurrency();
   if (blockSize < WINDOW) throw new RangeError(`gzip block size must be at least ${WINDOW}`);
-  yield gzipHeader(level);
+  const concurrency = Math.max(1, opts.concurrency ?? defaultGzipConcurrency());
+  const own = opts.workers === undefined && blockSize !== GZIP_BLOCK_SIZE ? new BlockWorkers({ blockSize, slots: concurrency + 2 }) : undefined;
+  const workers = own ?? opts.workers ?? sharedBlockWorkers();
+  if (workers.blockSize !== blockSize) throw new RangeError(`gzip block size ${blockSize} differs from the workers' ${workers.blockSize}`);
+  const deflater = new BlockDeflater(workers, level);
+  // Each block's output is copied out of its slot in order, so slots go back at once, whatever the
+  // consumer of this generator does meanwhile.
+  let chain: Promise<unknown> = Promise.resolve();
+  const outputs: Promise<Buffer>[] = [];
+  const submit = (slot: Slot, length: number) => {
+    const deflated = deflater.deflate(slot, length);
+    const copied = chain.then(async () => Buffer.from(await deflated));
+    copied.catch(() => undefined); // awaited in order below
+    void Promise.allSettled([deflated, copied]).then(() => workers.release(slot));
+    chain = copied;
+    outputs.push(copied);
+  };
   let crc = 0;
   let length = 0;
-  let previous: Buffer | undefined;
-  const inFlight: Promise<Buffer>[] = [];
-  for await (const block of blocks(input, blockSize)) {
-    crc = crc32(block, crc);
-    length += block.length;
-    // One output buffer per block: zlib's default 16 KiB output chunks cost ~8% more CPU.
-    const options: ZlibOptions = { level, finishFlush: constants.Z_SYNC_FLUSH, chunkSize: blockSize + OUTPUT_SLACK };
-    if (previous) options.dictionary = previous.subarray(previous.length - WINDOW);
-    const job = deflateRawAsync(block, options);
-    job.catch(() => undefined); // awaited in order below; this only keeps early failures handled
-    inFlight.push(job);
-    previous = block;
-    if (inFlight.length >= concurrency) yield await inFlight.shift()!;
+  let slot: Slot | undefined;
+  let fill = 0;
+  try {
+    yield gzipHeader(level);
+    for await (const chunk of input) {
+      crc = crc32(chunk, crc);
+      length += chunk.length;
+      for (let off = 0; off < chunk.length; ) {
+        slot ??= await workers.acquire();
+        const n = Math.min(chunk.length - off, blockSize - fill);
+        chunk.copy(slot.input, fill, off, off + n);
+        fill += n;
+        off += n;
+        if (fill === blockSize) {
+          submit(slot, fill);
+          slot = undefined;
+          fill = 0;
+          while (outputs.length >= concurrency) yield await outputs.shift()!;
+        }
+      }
+    }
+    if (slot && fill > 0) {
+      submit(slot, fill);
+      slot = undefined;
+    }
+    while (outputs.length > 0) yield await outputs.shift()!;
+    yield gzipTrailer(level, crc, length);
+  } finally {
+    if (slot) workers.release(slot);
+    await Promise.allSettled(outputs);
+    await own?.close();
   }
-  while (inFlight.length > 0) yield await inFlight.shift()!;
-  // A final empty block ends the deflate stream; then CRC-32 and ISIZE (length mod 2^32), little endian.
-  const trailer = Buffer.alloc(8);
-  trailer.writeUInt32LE(crc >>> 0, 0);
-  trailer.writeUInt32LE(length % 2 ** 32, 4);
-  yield Buffer.concat([deflateRawSync(Buffer.alloc(0), { level }), trailer]);
 }

@@ -1,4 +1,5 @@
-// One streamed pass per layer: tar → sha256 (diffID) → [tee to .tar] → gzip → sha256 (digest) → file.
+// One streamed pass per layer: tar → sha256 (diffID) → [tee to .tar] → gzip → sha256 (digest) → file,
+// with the deflating and the tar hashing on worker threads (block-workers.ts).
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { open, unlink } from "node:fs/promises";
@@ -8,9 +9,10 @@ import { Readable, Transform } from "node:stream";
 import type { TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
+import { sharedBlockWorkers, type BlockWorkers, type Slot } from "./block-workers.js";
 import type { LayerSource } from "./layer-source.js";
 import type { Limiter } from "./limiter.js";
-import { parallelGzip } from "./parallel-gzip.js";
+import { BlockDeflater, checkLevel, defaultGzipConcurrency, gzipHeader, gzipTrailer } from "./parallel-gzip.js";
 import { tarChunks } from "./tar-writer.js";
 import type { TarWriteOptions } from "./tar-writer.js";
 
@@ -41,12 +43,17 @@ export interface BuildLayerBlobOptions extends TarWriteOptions {
   /** gzip level (default 1, Go's `BestSpeed` as used by ggcr). */
   level?: number;
   /**
-   * `"parallel"` (default): block-parallel gzip over the thread pool (see parallel-gzip.ts);
+   * `"parallel"` (default): block-parallel gzip on worker threads (see parallel-gzip.ts);
    * `"stream"`: one zlib stream. Both are deterministic, but they give different digests.
    */
   compression?: "parallel" | "stream";
-  /** Blocks in flight in parallel mode (default: the libuv thread-pool size). */
+  /** Blocks in flight in parallel mode (default: {@link defaultGzipConcurrency}). */
   gzipConcurrency?: number;
+  /**
+   * Worker threads that deflate and hash in parallel mode (default: the process's shared pool).
+   * The tar is cut at the pool's block size there; `chunkSize` only applies to `"stream"`.
+   */
+  workers?: BlockWorkers;
   /** Also write the uncompressed tar to this path in the same pass (for the volume cache). */
   uncompressedPath?: string;
   /** Runs the build under this limiter (share one limiter across concurrent builds). */
@@ -65,15 +72,78 @@ function digestOf(hash: ReturnType<typeof createHash>): string {
   return `sha256:${hash.digest("hex")}`;
 }
 
-/** The "nothing changed" fast path: tar the source once, hashing only (no compression, no file). */
-export async function diffIdOf(source: LayerSource, opts: TarWriteOptions = {}): Promise<DiffIdResult> {
-  const hash = createHash("sha256");
-  let size = 0;
-  for await (const chunk of tarChunks(source.entries(), opts)) {
-    hash.update(chunk);
-    size += chunk.length;
+/** Options for {@link diffIdOf} (`chunkSize` is the pool's block size). */
+export interface DiffIdOptions extends TarWriteOptions {
+  /** Worker threads that hash (default: the process's shared pool). */
+  workers?: BlockWorkers;
+}
+
+/** Blocks of one tar waiting to be hashed at most (a few MiB of arena per stream). */
+const HASH_AHEAD = 3;
+
+/**
+ * Lends the tar writer arena slots for its chunks and hands them back in order: the chunk the
+ * writer yields is always the next slot lent (see `TarWriteOptions.allocate`).
+ */
+class SlotLender {
+  private readonly lent: Slot[] = [];
+
+  constructor(private readonly workers: BlockWorkers) {}
+
+  readonly allocate = async (size: number): Promise<Buffer> => {
+    const slot = await this.workers.acquire();
+    this.lent.push(slot);
+    if (slot.input.length < size) throw new RangeError(`arena slot of ${slot.input.length} bytes, tar chunk needs ${size}`);
+    return slot.input;
+  };
+
+  /** The slot holding `chunk`. */
+  slotOf(chunk: Buffer): Slot {
+    const slot = this.lent.shift();
+    if (!slot || chunk.buffer !== slot.input.buffer || chunk.byteOffset !== slot.input.byteOffset) {
+      throw new Error("internal error: tar chunk is not in the next lent slot");
+    }
+    return slot;
   }
-  return { diffId: digestOf(hash), size };
+
+  /** Returns the slots lent but never yielded (the archive failed or was abandoned). */
+  returnUnused(): void {
+    for (const slot of this.lent.splice(0)) this.workers.release(slot);
+  }
+}
+
+/**
+ * The "nothing changed" fast path: tar the source once, hashing only (no compression, no file).
+ * The tar is written straight into arena slots and hashed on a worker thread, so concurrent
+ * calls hash on different cores while this thread reads files.
+ */
+export async function diffIdOf(source: LayerSource, opts: DiffIdOptions = {}): Promise<DiffIdResult> {
+  const workers = opts.workers ?? sharedBlockWorkers();
+  const hasher = workers.hasher();
+  const lender = new SlotLender(workers);
+  const hashing: Promise<void>[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of tarChunks(source.entries(), { ...opts, chunkSize: workers.blockSize, allocate: lender.allocate })) {
+      const slot = lender.slotOf(chunk);
+      const hashed = hasher.update(slot, chunk.length);
+      void hashed.then(
+        () => workers.release(slot),
+        () => workers.release(slot),
+      );
+      hashing.push(hashed);
+      size += chunk.length;
+      while (hashing.length >= HASH_AHEAD) await hashing.shift();
+    }
+    await Promise.all(hashing);
+    return { diffId: (await hasher.digest()).sha256, size };
+  } catch (err) {
+    hasher.abort();
+    throw err;
+  } finally {
+    lender.returnUnused();
+    await Promise.allSettled(hashing);
+  }
 }
 
 /** Writes the uncompressed tar to `path` while hashing it (the volume cache's `<diffID>.tar`). */
@@ -155,6 +225,21 @@ export async function buildLayerBlob(source: LayerSource, tmpDir: string, opts: 
   if (limiter) return limiter.run(() => buildLayerBlob(source, tmpDir, { ...opts, limiter: undefined }));
 
   const path = join(tmpDir, `layer-${randomBytes(8).toString("hex")}.tar.gz`);
+  const level = opts.level ?? DEFAULT_GZIP_LEVEL;
+  try {
+    const built = opts.compression === "stream" ? await buildStream(source, path, level, opts) : await buildParallel(source, path, level, opts);
+    return { ...built, path, ...(opts.uncompressedPath === undefined ? {} : { uncompressedPath: opts.uncompressedPath }) };
+  } catch (err) {
+    await unlink(path).catch(() => undefined);
+    if (opts.uncompressedPath !== undefined) await unlink(opts.uncompressedPath).catch(() => undefined);
+    throw err;
+  }
+}
+
+type Built = Omit<LayerBlob, "path" | "uncompressedPath">;
+
+/** One zlib stream: tar → sha256 → [tee] → gzip → tap (OS byte, sha256) → file. */
+async function buildStream(source: LayerSource, path: string, level: number, opts: BuildLayerBlobOptions): Promise<Built> {
   const tarHash = createHash("sha256");
   let tarSize = 0;
   const tee = opts.uncompressedPath === undefined ? undefined : await TeeFile.open(opts.uncompressedPath);
@@ -167,31 +252,90 @@ export async function buildLayerBlob(source: LayerSource, tmpDir: string, opts: 
     }
   }
   const tap = new CompressedTap();
-  const level = opts.level ?? DEFAULT_GZIP_LEVEL;
   const sink = createWriteStream(path, { highWaterMark: 1 << 20 });
   try {
-    try {
-      if (opts.compression === "stream") {
-        const gzip = createGzip({ level, chunkSize: GZIP_CHUNK });
-        await pipeline(Readable.from(tarred(), { objectMode: false, highWaterMark: 1 }), gzip, tap, sink, { signal: opts.signal });
-      } else {
-        const gzipped = parallelGzip(tarred(), { level, ...(opts.gzipConcurrency ? { concurrency: opts.gzipConcurrency } : {}) });
-        await pipeline(Readable.from(gzipped, { objectMode: false, highWaterMark: 1 }), tap, sink, { signal: opts.signal });
-      }
-    } finally {
-      await tee?.close();
-    }
-  } catch (err) {
-    await unlink(path).catch(() => undefined);
-    if (opts.uncompressedPath !== undefined) await unlink(opts.uncompressedPath).catch(() => undefined);
-    throw err;
+    const gzip = createGzip({ level, chunkSize: GZIP_CHUNK });
+    await pipeline(Readable.from(tarred(), { objectMode: false, highWaterMark: 1 }), gzip, tap, sink, { signal: opts.signal });
+  } finally {
+    await tee?.close();
   }
-  return {
-    diffId: digestOf(tarHash),
-    digest: digestOf(tap.hash),
-    size: tap.bytes,
-    uncompressedSize: tarSize,
-    path,
-    ...(opts.uncompressedPath === undefined ? {} : { uncompressedPath: opts.uncompressedPath }),
+  return { diffId: digestOf(tarHash), digest: digestOf(tap.hash), size: tap.bytes, uncompressedSize: tarSize };
+}
+
+/** Writes all of `buf` at `position`. */
+async function writeAt(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < buf.length; ) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Block-parallel gzip on the worker threads. The tar is written straight into arena slots; per
+ * block, a worker hashes it (sha256 + CRC-32, in order), another deflates it, and [the tar is teed
+ * to its file]; then, in block order, this thread hashes the compressed block and appends it to
+ * the blob. A slot goes back to the arena once all of that is over, whatever failed.
+ */
+async function buildParallel(source: LayerSource, path: string, level: number, opts: BuildLayerBlobOptions): Promise<Built> {
+  checkLevel(level);
+  opts.signal?.throwIfAborted();
+  const workers = opts.workers ?? sharedBlockWorkers();
+  const concurrency = Math.max(1, opts.gzipConcurrency ?? defaultGzipConcurrency());
+  const deflater = new BlockDeflater(workers, level);
+  const lender = new SlotLender(workers);
+  const hasher = workers.hasher({ crc32: true });
+  const compressed = createHash("sha256");
+  let blob: FileHandle | undefined;
+  let tee: FileHandle | undefined;
+  let written = 0;
+  let tarSize = 0;
+  // Appends each block's output in order, independently of the tar loop (so slots come back even
+  // while the tar writer waits for one); `steps` are the appends not awaited yet.
+  let chain: Promise<void> = Promise.resolve();
+  const steps: Promise<void>[] = [];
+  const append = (out: Buffer) => {
+    compressed.update(out);
+    const at = written;
+    written += out.length;
+    return writeAt(blob!, out, at);
   };
+  const submit = (slot: Slot, length: number) => {
+    const deflated = deflater.deflate(slot, length);
+    const hashed = hasher.update(slot, length);
+    const teed = tee ? writeAt(tee, slot.input.subarray(0, length), tarSize) : undefined;
+    const step = chain.then(async () => {
+      await append(await deflated);
+      await hashed;
+      await teed;
+    });
+    step.catch(() => undefined); // awaited in order below
+    void Promise.allSettled([deflated, hashed, teed, step]).then(() => workers.release(slot));
+    chain = step;
+    steps.push(step);
+  };
+  try {
+    blob = await open(path, "w");
+    if (opts.uncompressedPath !== undefined) tee = await open(opts.uncompressedPath, "w");
+    chain = append(gzipHeader(level));
+    for await (const chunk of tarChunks(source.entries(), { ...opts, chunkSize: workers.blockSize, allocate: lender.allocate })) {
+      submit(lender.slotOf(chunk), chunk.length);
+      tarSize += chunk.length;
+      while (steps.length >= concurrency) await steps.shift();
+      opts.signal?.throwIfAborted();
+    }
+    await chain;
+    const { sha256: diffId, crc32 } = await hasher.digest();
+    await append(gzipTrailer(level, crc32, tarSize));
+    await Promise.all([blob.close(), tee?.close()]);
+    return { diffId, digest: digestOf(compressed), size: written, uncompressedSize: tarSize };
+  } catch (err) {
+    hasher.abort();
+    throw err;
+  } finally {
+    lender.returnUnused();
+    await Promise.allSettled([chain, ...steps]);
+    // (closing a closed handle is a no-op; FileHandle.close waits for pending writes)
+    await blob?.close().catch(() => undefined);
+    await tee?.close().catch(() => undefined);
+  }
 }

@@ -16,6 +16,13 @@ export interface TarWriteOptions {
    * round trips); larger files are streamed asynchronously. Default 256 KiB; 0 disables.
    */
   syncReadMax?: number;
+  /**
+   * Provides the memory of each chunk: a buffer of at least `size` bytes (chunkSize + 1). Every
+   * chunk yielded is the start of one provided buffer, in the order they were provided; a buffer
+   * provided when the archive fails or is abandoned is never yielded. The caller recycles them.
+   * Default: a fresh Buffer per chunk.
+   */
+  allocate?: (size: number) => Buffer | Promise<Buffer>;
 }
 
 /** A file changed size between being listed and being archived (Go fails the same way). */
@@ -52,14 +59,32 @@ function missed(e: TarEntry, n: number): TarContentError {
   return new TarContentError(`archive/tar: missed writing ${n} bytes: '${describe(e.name)}' shrank while it was archived`);
 }
 
-/** Accumulates output into fixed-size chunks; `full` says when the current chunk must be emitted. */
+const freshBuffer = (size: number): Buffer => Buffer.allocUnsafe(size);
+
+/**
+ * Accumulates output into fixed-size chunks; `full` says when the current chunk must be emitted.
+ * Every chunk but the last is exactly `size` bytes.
+ */
 class ChunkBuffer {
   buf: Buffer;
   pos = 0;
 
-  constructor(readonly size: number) {
+  private constructor(
+    readonly size: number,
+    private readonly allocate: (size: number) => Buffer | Promise<Buffer>,
+    first: Buffer,
+  ) {
+    this.buf = first;
+  }
+
+  static async create(size: number, allocate: (size: number) => Buffer | Promise<Buffer> = freshBuffer): Promise<ChunkBuffer> {
     // One spare byte lets the last read of a file ask for size+1 bytes to detect growth.
-    this.buf = Buffer.allocUnsafe(size + 1);
+    return new ChunkBuffer(size, allocate, ChunkBuffer.checked(await allocate(size + 1), size + 1));
+  }
+
+  private static checked(buf: Buffer, size: number): Buffer {
+    if (buf.length < size) throw new RangeError(`tar chunk buffer of ${buf.length} bytes, need ${size}`);
+    return buf;
   }
 
   get full(): boolean {
@@ -70,12 +95,23 @@ class ChunkBuffer {
     return this.size - this.pos;
   }
 
-  /** Hands out the filled part and starts a fresh chunk (emitted chunks are never reused). */
-  take(last = false): Buffer {
+  /** Hands out the filled part; call {@link next} before writing again (emitted chunks are not reused here). */
+  take(): Buffer {
     const out = this.buf.subarray(0, this.pos);
-    this.buf = last ? Buffer.alloc(0) : Buffer.allocUnsafe(this.size + 1);
     this.pos = 0;
     return out;
+  }
+
+  /** Starts a fresh chunk after {@link take}. */
+  next(): Promise<void> | void {
+    const buf = this.allocate(this.size + 1);
+    if (Buffer.isBuffer(buf)) {
+      this.buf = ChunkBuffer.checked(buf, this.size + 1);
+      return;
+    }
+    return buf.then((b) => {
+      this.buf = ChunkBuffer.checked(b, this.size + 1);
+    });
   }
 
   /** Copies as much of `src[from..]` as fits; returns the new `from`. */
@@ -95,20 +131,28 @@ class ChunkBuffer {
   }
 }
 
-/** Reads a small file synchronously into the chunk (the caller made sure it fits). */
-function readSmallSync(e: TarEntry, source: TarPath, size: number, out: ChunkBuffer): void {
+/**
+ * Reads a small file with synchronous calls into the chunks, continuing into the next chunk when it
+ * does not fit, and checks that it has exactly `size` bytes.
+ */
+async function* readSmallSync(e: TarEntry, source: TarPath, size: number, out: ChunkBuffer): AsyncGenerator<Buffer, void, undefined> {
   const fd = openSync(fsPath(source), "r");
   try {
-    // Ask for one byte more than expected: a regular file returning exactly `size` is at EOF.
     let got = 0;
     while (got < size) {
-      const n = readSync(fd, out.buf, out.pos + got, size + 1 - got, got);
-      if (n === 0) break;
+      if (out.full) {
+        yield out.take();
+        await out.next();
+      }
+      const want = Math.min(size - got, out.space);
+      // On the last piece ask for one byte more (the chunk has a spare byte): a regular file
+      // returning exactly what is left is at EOF.
+      const n = readSync(fd, out.buf, out.pos, want === size - got ? want + 1 : want, got);
+      if (n === 0) throw missed(e, size - got);
+      if (got + n > size) throw tooLong(e);
+      out.pos += n;
       got += n;
-      if (got > size) throw tooLong(e);
     }
-    if (got < size) throw missed(e, size - got);
-    out.pos += size;
   } finally {
     closeSync(fd);
   }
@@ -124,7 +168,7 @@ export async function* tarChunks(
   entries: AsyncIterable<TarEntry> | Iterable<TarEntry>,
   opts: TarWriteOptions = {},
 ): AsyncGenerator<Buffer, void, undefined> {
-  const out = new ChunkBuffer(opts.chunkSize ?? DEFAULT_CHUNK);
+  const out = await ChunkBuffer.create(opts.chunkSize ?? DEFAULT_CHUNK, opts.allocate);
   const syncReadMax = Math.min(opts.syncReadMax ?? DEFAULT_SYNC_READ_MAX, out.size);
   let lastYield = performance.now();
   for await (const e of entries) {
@@ -134,7 +178,10 @@ export async function* tarChunks(
     }
     const header = encodeTarHeader(e);
     for (let from = 0; from < header.length; ) {
-      if (out.full) yield out.take();
+      if (out.full) {
+        yield out.take();
+        await out.next();
+      }
       from = out.put(header, from);
     }
     if (e.type !== "file") continue;
@@ -143,28 +190,36 @@ export async function* tarChunks(
       if (e.content !== undefined) {
         if (e.content.length !== size) throw e.content.length > size ? tooLong(e) : missed(e, size - e.content.length);
         for (let from = 0; from < size; ) {
-          if (out.full) yield out.take();
+          if (out.full) {
+            yield out.take();
+            await out.next();
+          }
           from = out.put(e.content, from);
         }
       } else if (e.source === undefined) {
         throw new TarContentError(`tar entry '${describe(e.name)}' has a size but no content source`);
       } else if (size <= syncReadMax) {
-        if (out.space < size) yield out.take();
-        readSmallSync(e, e.source, size, out);
+        yield* readSmallSync(e, e.source, size, out);
       } else {
         yield* streamFile(e, e.source, size, out);
       }
     }
     for (let pad = blockPadding(size); pad > 0; ) {
-      if (out.full) yield out.take();
+      if (out.full) {
+        yield out.take();
+        await out.next();
+      }
       pad -= out.zero(pad);
     }
   }
   for (let pad = TAR_TRAILER_SIZE; pad > 0; ) {
-    if (out.full) yield out.take();
+    if (out.full) {
+      yield out.take();
+      await out.next();
+    }
     pad -= out.zero(pad);
   }
-  yield out.take(true);
+  yield out.take();
 }
 
 /** Streams a file into the chunks with positioned reads, checking that it has exactly `size` bytes. */
@@ -173,7 +228,10 @@ async function* streamFile(e: TarEntry, source: TarPath, size: number, out: Chun
   try {
     let done = 0;
     while (done < size) {
-      if (out.full) yield out.take();
+      if (out.full) {
+        yield out.take();
+        await out.next();
+      }
       const want = Math.min(size - done, out.space);
       // On the last piece ask for one byte more (the chunk has a spare byte) to notice growth.
       const ask = want === size - done ? want + 1 : want;

@@ -6,6 +6,14 @@ import { buildLayerBlob, diffIdOf, type LayerBlob } from "../../layers/pipeline.
 import type { LayerSource } from "../../layers/layer-source.js";
 import type { Limiter } from "../../layers/limiter.js";
 
+/**
+ * A layer blob this run built: its digest was computed from the bytes in the file as they were
+ * written, so an upload need not hash them again (the registry checks the digest on commit).
+ */
+export class BuiltLayer extends FileLayer {
+  readonly selfHashed = true;
+}
+
 /** A layer the exporter produced: either a fresh blob on disk or a blob of the previous image reused. */
 export interface MadeLayer {
   /** The layer for the image (a FileLayer for new ones, the previous image's layer when reused). */
@@ -87,7 +95,7 @@ export class LayerFactory {
     const tarPath = keepTar ? join(this.options.tmpDir, `tar-${randomBytes(8).toString("hex")}.tar`) : undefined;
     const blob = await buildLayerBlob(source, this.options.tmpDir, { limiter: this.options.limiter, uncompressedPath: tarPath });
     if (tarPath) this.tars.set(id, tarPath);
-    const layer = new FileLayer(blob.path, blob.digest, blob.diffId, blob.size, MediaType.OciLayerGzip);
+    const layer = new BuiltLayer(blob.path, blob.digest, blob.diffId, blob.size, MediaType.OciLayerGzip);
     if (announce) this.options.onBuilt?.(layer);
     return { layer, diffId: blob.diffId, reused: false, blob };
   }
