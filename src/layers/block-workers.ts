@@ -64,8 +64,10 @@ const streams = new Map();
 // internally), so no output buffer is allocated per block: V8 frees such buffers only when it
 // collects, and a worker could hold tens of MB of them. -1: not done that way (the caller then
 // uses deflateRawSync, which gives the same bytes).
+// memLevel 9 (a bigger match hash table) measured about 6 % faster than zlib's default 8 at level 1
+// on text-like layers, with the same ratio; it changes the compressed bytes, deterministically.
 function deflateInto(m) {
-  const opts = { level: m.level, chunkSize: 64 };
+  const opts = { level: m.level, memLevel: 9, chunkSize: 64 };
   if (m.dictLen > 0) opts.dictionary = mem.subarray(m.dict, m.dict + m.dictLen);
   const z = new zlib.DeflateRaw(opts);
   try {
@@ -89,7 +91,7 @@ parentPort.on("message", (m) => {
         parentPort.postMessage({ id: m.id, n });
         return;
       }
-      const opts = { level: m.level, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: m.outCap };
+      const opts = { level: m.level, memLevel: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: m.outCap };
       if (m.dictLen > 0) opts.dictionary = mem.subarray(m.dict, m.dict + m.dictLen);
       const out = zlib.deflateRawSync(mem.subarray(m.input, m.input + m.len), opts);
       if (out.length <= m.outCap) {
