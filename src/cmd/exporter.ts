@@ -11,7 +11,7 @@ import { openRemoteImage } from "../image/open-remote.js";
 import { BlobPusher, pushImage, PushError } from "../image/registry-writer.js";
 import { RemoteImage } from "../image/remote-image.js";
 import { sharedBlockWorkers } from "../layers/block-workers.js";
-import { createLimiter } from "../layers/limiter.js";
+import { createLimiter } from "../util/limiter.js";
 import type { Logger } from "../log/logger.js";
 import { buildBom } from "../phase/exporter/build-bom.js";
 import { exportCache } from "../phase/exporter/cache-export.js";

@@ -66,7 +66,7 @@ export class BlobPusher {
     let pending = this.uploads.get(key);
     if (!pending) {
       const onProgress = this.options.onProgress;
-      pending = this.limit(() =>
+      pending = this.limit.run(() =>
         uploadBlob(repo, { digest: blob.digest, size: blob.size, selfHashed: blob.selfHashed === true, open: () => blob.open() }, {
           mountFrom: mount,
           onProgress: onProgress ? (sent) => onProgress({ digest: blob.digest, sent, total: blob.size }) : undefined,

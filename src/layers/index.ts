@@ -18,8 +18,8 @@ export {
   processTypesLayerSource,
   validateProcessType,
 } from "./lifecycle-layers.js";
-export { createLimiter, defaultLayerConcurrency } from "./limiter.js";
-export type { Limiter } from "./limiter.js";
+export { createLimiter, defaultLayerConcurrency } from "../util/limiter.js";
+export type { Limiter } from "../util/limiter.js";
 export { DEFAULT_GZIP_LEVEL, GZIP_OS_UNKNOWN, buildLayerBlob, diffIdOf, writeLayerTar } from "./pipeline.js";
 export type { BuildLayerBlobOptions, DiffIdOptions, DiffIdResult, LayerBlob } from "./pipeline.js";
 export { GZIP_BLOCK_SIZE, defaultGzipConcurrency, gzipHeader, gzipTrailer, parallelGzip } from "./parallel-gzip.js";

@@ -11,7 +11,7 @@ import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { sharedBlockWorkers, type BlockWorkers, type Slot } from "./block-workers.js";
 import type { LayerSource } from "./layer-source.js";
-import type { Limiter } from "./limiter.js";
+import type { Limiter } from "../util/limiter.js";
 import { BlockDeflater, checkLevel, defaultGzipConcurrency, gzipHeader, gzipTrailer } from "./parallel-gzip.js";
 import { tarChunks } from "./tar-writer.js";
 import type { TarWriteOptions } from "./tar-writer.js";

@@ -16,7 +16,7 @@ import { writeStoreToml } from "../platform/files/store.js";
 import type { PlatformFeatures } from "../platform/features.js";
 import { NetworkError, RegistryError } from "../registry/errors.js";
 import { DigestMismatchError } from "../registry/manifests.js";
-import { createLimiter } from "../util/limiter.js";
+import { createLimiter, type Limiter } from "../util/limiter.js";
 
 /** Inputs of {@link restore}. */
 export interface RestorerOptions {
@@ -112,12 +112,12 @@ async function legacySha(bpDir: string, name: string): Promise<string> {
   }
 }
 
-async function restoreSbom(opts: RestorerOptions, cacheMd: CacheMetadata, limit: ReturnType<typeof createLimiter>): Promise<void> {
+async function restoreSbom(opts: RestorerOptions, cacheMd: CacheMetadata, limit: Limiter): Promise<void> {
   const sbomDir = join(opts.layersDir, "sbom");
   const sha = cacheMd.sbom.sha;
   if (opts.cache && sha !== "") {
     const cache = opts.cache;
-    await limit(async () => {
+    await limit.run(async () => {
       try {
         await cache.verifyLayer(sha);
         await extractLayer(await cache.retrieveLayer(sha), { allowedPrefix: sbomDir, expectedDiffID: sha, owner: opts.owner });
@@ -184,7 +184,7 @@ export async function restore(opts: RestorerOptions): Promise<void> {
         if (!cache) continue;
         opts.logger.info(`Restoring data for "${id}" from cache`);
         tasks.push(
-          limit(async () => {
+          limit.run(async () => {
             try {
               await cache.verifyLayer(sha);
               await extractLayer(await cache.retrieveLayer(sha), {

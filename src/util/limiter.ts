@@ -1,27 +1,38 @@
-/** Runs at most `n` async tasks at once; the rest wait in FIFO order. */
-export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
+// A FIFO concurrency limiter: layer builds (one per core by default), blob uploads, extractions.
+import { availableParallelism } from "node:os";
 
-/** Creates a concurrency limiter (`n` ≥ 1). */
-export function createLimiter(n: number): Limiter {
-  const max = Math.max(1, Math.floor(n));
+/** Runs tasks with at most `max` of them in flight. */
+export interface Limiter {
+  readonly max: number;
+  run<T>(task: () => Promise<T>): Promise<T>;
+}
+
+/** Default number of layers built at once: one per core. */
+export function defaultLayerConcurrency(): number {
+  return Math.max(1, availableParallelism());
+}
+
+/** A FIFO limiter allowing `max` concurrent tasks (default: one per core). */
+export function createLimiter(max: number = defaultLayerConcurrency()): Limiter {
+  if (!Number.isInteger(max) || max < 1) throw new RangeError(`limiter max must be a positive integer, got ${max}`);
   let active = 0;
-  const queue: (() => void)[] = [];
-  const next = () => {
-    if (active >= max) return;
-    const start = queue.shift();
-    if (start) start();
+  const waiting: (() => void)[] = [];
+  // A finishing task hands its slot straight to the next waiter, so `active` never exceeds `max`.
+  const release = (): void => {
+    const next = waiting.shift();
+    if (next) next();
+    else active--;
   };
-  return <T>(task: () => Promise<T>) =>
-    new Promise<T>((resolve, reject) => {
-      queue.push(() => {
-        active++;
-        task()
-          .then(resolve, reject)
-          .finally(() => {
-            active--;
-            next();
-          });
-      });
-      next();
-    });
+  return {
+    max,
+    async run<T>(task: () => Promise<T>): Promise<T> {
+      if (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+      else active++;
+      try {
+        return await task();
+      } finally {
+        release();
+      }
+    },
+  };
 }

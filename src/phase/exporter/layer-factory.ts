@@ -4,7 +4,7 @@ import { FileLayer } from "../../image/file-layer.js";
 import { MediaType, type Layer } from "../../image/types.js";
 import { buildLayerBlob, diffIdOf, type LayerBlob } from "../../layers/pipeline.js";
 import type { LayerSource } from "../../layers/layer-source.js";
-import type { Limiter } from "../../layers/limiter.js";
+import type { Limiter } from "../../util/limiter.js";
 
 /**
  * A layer blob this run built: its digest was computed from the bytes in the file as they were
