@@ -1,14 +1,10 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FileLayer } from "../image/file-layer.js";
-import { LayoutImageHandler, type SourceImage } from "../image/handler.js";
+import type { SourceImage } from "../image/handler.js";
 import { LayoutImage } from "../image/layout-image.js";
-import { formatLayoutIdentifier } from "../image/layout-path.js";
-import { writeLayoutImage } from "../image/layout-writer.js";
-import type { MutableImage } from "../image/mutable-image.js";
 import { openRemoteImage } from "../image/open-remote.js";
-import { BlobPusher, pushImage, PushError } from "../image/registry-writer.js";
+import { BlobPusher } from "../image/registry-writer.js";
 import { RemoteImage } from "../image/remote-image.js";
 import { sharedBlockWorkers } from "../layers/block-workers.js";
 import { createLimiter } from "../util/limiter.js";
@@ -40,6 +36,7 @@ import { openCache } from "./cache.js";
 import { F } from "./flag-specs.js";
 import { flagBool, flagInt, flagString, flagStrings } from "./go-flags.js";
 import { ensurePrivileges } from "./privileges.js";
+import { saveImage } from "./save-image.js";
 import { makeRegistryClient } from "./registry.js";
 
 /** The exporter's flags for every supported Platform API (contract §2.3). */
@@ -142,39 +139,6 @@ async function openImages(inputs: ExporterInputs, analyzed: Analyzed, client: Re
     previous = (await image.exists()) ? image : undefined;
   }
   return { base, baseReference: await base.digestReference(), previous };
-}
-
-/** Saves the app image under every name; returns digest and manifest size. */
-async function saveImage(image: MutableImage, inputs: ExporterInputs, client: RegistryClient, pusher: BlobPusher, logger: Logger): Promise<{ digest: string; size: number }> {
-  const names = [inputs.outputImage, ...inputs.additionalTags];
-  logger.info(`Saving ${inputs.outputImage}...`);
-  if (inputs.layout) {
-    const handler = new LayoutImageHandler(inputs.layoutDir);
-    let written = { digest: "", size: 0 };
-    for (const name of names) {
-      const ref = Reference.parse(name);
-      written = await writeLayoutImage(image, handler.pathFor(name), { refName: ref.tag ?? ref.digest, exclusive: true });
-    }
-    logger.info(`*** Images (${written.digest.slice(7, 19)}):`);
-    for (const name of names) logger.info(`      ${name} - ${formatLayoutIdentifier(handler.pathFor(name), written.digest)}`);
-    return written;
-  }
-  const refs = names.map((n) => Reference.parse(n));
-  try {
-    const pushed = await pushImage(client, image, refs, { pusher });
-    logger.info(`*** Images (${pushed.digest.slice(7, 19)}):`);
-    for (const name of names) logger.info(`      ${name}`);
-    // later pushes (the cache image) may mount these blobs from the app repository
-    const first = refs[0];
-    if (first) for (const layer of image.layerList) if (layer instanceof FileLayer) layer.source = { registry: first.registry, repository: first.repository };
-    return pushed;
-  } catch (err) {
-    if (err instanceof PushError) {
-      logger.info("*** Images:");
-      for (const name of names) logger.info(`      ${name}${err.failed.includes(name) ? ` - ${errorMessage(err.cause)}` : ""}`);
-    }
-    throw err;
-  }
 }
 
 export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
@@ -346,8 +310,8 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
           factory,
           keepCacheTars: cache?.kind === "volume",
         });
-        const saved = await saveImage(image, inputs, client, pusher, logger);
         const tags = [inputs.outputImage, ...inputs.additionalTags];
+        const saved = await saveImage(image, tags, inputs.layout ? { kind: "layout", layoutDir: inputs.layoutDir } : { kind: "registry", client, pusher }, logger);
         const bom = features.reportHasBuildBom ? await buildBom(inputs.layersDir, group.group) : [];
         await writeReport(inputs.reportPath, { image: { tags, digest: saved.digest, manifestSize: saved.size }, ...(bom.length > 0 ? { build: { bom } } : {}) });
       })();

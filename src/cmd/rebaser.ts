@@ -1,8 +1,5 @@
 import { LayoutImageHandler, type SourceImage } from "../image/handler.js";
-import { writeLayoutImage } from "../image/layout-writer.js";
-import { formatLayoutIdentifier } from "../image/layout-path.js";
 import { openRemoteImage } from "../image/open-remote.js";
-import { pushImage, PushError } from "../image/registry-writer.js";
 import { RemoteImage } from "../image/remote-image.js";
 import { rebase } from "../phase/rebaser.js";
 import { errorMessage, LifecycleError } from "../platform/errors.js";
@@ -22,6 +19,7 @@ import { imageArgs, type CommandContext, type PhaseCommand } from "./command.js"
 import { F } from "./flag-specs.js";
 import { flagBool, flagInt, flagString, flagStrings } from "./go-flags.js";
 import { ensurePrivileges } from "./privileges.js";
+import { saveImage, type ImageSink } from "./save-image.js";
 import { makeRegistryClient } from "./registry.js";
 
 /** The rebaser's flags for every supported Platform API (contract §2.4). */
@@ -198,28 +196,9 @@ export const rebaserCommand: PhaseCommand<RebaserInputs, RebaserRuntime> = {
         newBaseReference,
         force: inputs.force,
       });
-      if (inputs.layout) {
-        const handler = new LayoutImageHandler(inputs.layoutDir);
-        let written = { digest: "", size: 0 };
-        for (const name of names) {
-          const ref = Reference.parse(name);
-          written = await writeLayoutImage(image, handler.pathFor(name), { refName: ref.tag ?? ref.digest, exclusive: true });
-        }
-        ({ digest, size } = written);
-        ctx.logger.info(`*** Images (${digest.slice(7, 19)}):`);
-        for (const name of names) ctx.logger.info(`      ${name} - ${formatLayoutIdentifier(handler.pathFor(name), digest)}`);
-      } else {
-        const client = requireClient(runtime.client);
-        ctx.logger.info(`Saving ${inputs.outputImage}...`);
-        const pushed = await pushImage(client, image, names.map((n) => Reference.parse(n)));
-        ({ digest, size } = pushed);
-        ctx.logger.info(`*** Images (${digest.slice(7, 19)}):`);
-        for (const name of names) ctx.logger.info(`      ${name}`);
-      }
+      const sink: ImageSink = inputs.layout ? { kind: "layout", layoutDir: inputs.layoutDir } : { kind: "registry", client: requireClient(runtime.client) };
+      ({ digest, size } = await saveImage(image, names, sink, ctx.logger));
     } catch (err) {
-      if (err instanceof PushError) {
-        for (const name of err.failed) ctx.logger.info(`      ${name} - ${errorMessage(err.cause)}`);
-      }
       throw fail("rebase", err);
     }
     try {
