@@ -7,7 +7,7 @@ import { useFaultProxy } from "../test/harness/vitest/use-fault-proxy.js";
 import { useRegistry } from "../test/harness/vitest/use-registry.js";
 import { useTempDir } from "../test/harness/vitest/use-temp-dir.js";
 import { buildCacheLayers, cacheMetadataJson, layerEntries, pushCacheImage, writeVolumeCache, type CachedLayer } from "./helpers/cache.js";
-import { at, registryAuth, runToml, writeText } from "./helpers/fixtures.js";
+import { at, registryAuth, runToml, TAR_MTIME, writeText } from "./helpers/fixtures.js";
 import { runLifecycle, type RunOptions } from "./helpers/lifecycle.js";
 
 expectNoLeakedProcesses();
@@ -278,6 +278,8 @@ describe("build image and ownership", () => {
     expect(r.code, r.stdout).toBe(0);
     const st = statSync(join(ws.layers, "acme_node", "deps", "lib.txt"));
     expect([st.uid, st.gid]).toEqual([1234, 2345]);
+    expect(st.mtime.toISOString()).toBe(TAR_MTIME.toISOString());
+    expect(st.mode & 0o777).toBe(0o644);
     expect(statSync(ws.layers).uid).toBe(1234);
   });
 });

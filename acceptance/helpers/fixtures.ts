@@ -48,6 +48,9 @@ export interface TarFile {
   readonly mode?: number;
 }
 
+/** The mtime of every entry of test tars. */
+export const TAR_MTIME = new Date("2001-02-03T04:05:06Z");
+
 /** Builds an uncompressed tar with absolute entry names (as the lifecycle writes them). */
 export async function buildTar(files: readonly TarFile[]): Promise<Buffer> {
   const pack = tar.pack();
@@ -60,9 +63,10 @@ export async function buildTar(files: readonly TarFile[]): Promise<Buffer> {
     pack.on("error", reject);
   });
   for (const f of files) {
-    if (f.dir) pack.entry({ name: f.path, type: "directory", mode: f.mode ?? 0o755 });
-    else if (f.symlink !== undefined) pack.entry({ name: f.path, type: "symlink", linkname: f.symlink, mode: f.mode ?? 0o777 });
-    else pack.entry({ name: f.path, mode: f.mode ?? 0o644 }, f.content ?? "");
+    const mtime = TAR_MTIME;
+    if (f.dir) pack.entry({ name: f.path, type: "directory", mode: f.mode ?? 0o755, mtime });
+    else if (f.symlink !== undefined) pack.entry({ name: f.path, type: "symlink", linkname: f.symlink, mode: f.mode ?? 0o777, mtime });
+    else pack.entry({ name: f.path, mode: f.mode ?? 0o644, mtime }, f.content ?? "");
   }
   pack.finalize();
   await done;

@@ -193,6 +193,8 @@ export async function restore(opts: RestorerOptions): Promise<void> {
                 symlinkScope: opts.layersDir,
                 expectedDiffID: sha,
                 owner: opts.owner,
+                // the layer's files keep the mtimes they were cached with (and their modes)
+                restoreMtimes: true,
               });
             } catch (err) {
               if (!isLayerReadError(err)) throw new Error(`restoring layer '${id}': ${errorMessage(err)}`, { cause: err });
