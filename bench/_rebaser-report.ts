@@ -1,6 +1,7 @@
 // Tables and target checks of the rebaser benchmark: medians over runs of each measured command's
 // wall time and classified traffic, the per-name upload table, and the upload targets.
 import type { RepoTraffic, Traffic } from "./_rebaser-traffic.js";
+import { median } from "./_args.js";
 
 /** One measured command in one run. */
 export interface Sample {
@@ -16,11 +17,6 @@ export interface Column {
 
 const METHODS = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"];
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
 
 function sumRepos(traffic: Traffic, field: keyof RepoTraffic): number {
   let n = 0;

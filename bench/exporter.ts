@@ -30,6 +30,7 @@ import { gzipLimit, readAndHash, writeFileList, writeUncompressedLayout, type Ba
 import { writeBuildOutput, type BuildOutput } from "./_exporter-data.js";
 import { measure, timedRun, type Sample } from "./_exporter-measure.js";
 import { ProxyHandle, proxyWorker, type ProxyStats } from "./_exporter-proxy.js";
+import { option, median } from "./_args.js";
 
 const MiB = 1024 * 1024;
 const MB = 1e6;
@@ -38,18 +39,7 @@ const TAG = "latest";
 
 // ---- small helpers -----------------------------------------------------------------------
 
-function option(args: readonly string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
-  return value;
-}
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
 
 const fixed = (n: number, digits = 2): string => n.toFixed(digits);
 const secs = (n: number): string => `${fixed(n)} s`;

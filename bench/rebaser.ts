@@ -28,6 +28,7 @@ import { startRegistry, type RegistryHandle } from "../test/harness/registry/sta
 import { generatedLayer, pushAppImage, pushRunImages, type RunImages } from "./_rebaser-fixtures.js";
 import { printMedianTable, printPerName, printRows, targetMisses, type Sample } from "./_rebaser-report.js";
 import { classify, describeRequests, type Traffic } from "./_rebaser-traffic.js";
+import { option } from "./_args.js";
 
 const MiB = 1024 * 1024;
 const LABEL = "io.buildpacks.lifecycle.metadata";
@@ -53,12 +54,6 @@ interface RunResult {
 const ReportSchema = z.object({ image: z.object({ digest: z.string(), tags: z.array(z.string()) }) });
 const LabelSchema = z.object({ runImage: z.object({ topLayer: z.string() }) });
 
-function option(args: readonly string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer`);
-  return value;
-}
 
 async function measure(proxy: FaultProxy, layerDigests: ReadonlySet<string>, fn: () => Promise<unknown>): Promise<Measured> {
   proxy.resetCounters();
@@ -157,10 +152,10 @@ function explain(title: string, misses: readonly string[], records: readonly Pro
 }
 
 async function main(args: readonly string[]): Promise<boolean> {
-  const runs = option(args, "runs", 3);
-  const appLayerCount = option(args, "app-layers", 10);
-  const layerMiB = option(args, "layer-mib", 4);
-  const runLayerMiB = option(args, "run-layer-mib", 3);
+  const runs = option(args, "runs", 3, true);
+  const appLayerCount = option(args, "app-layers", 10, true);
+  const layerMiB = option(args, "layer-mib", 4, true);
+  const runLayerMiB = option(args, "run-layer-mib", 3, true);
   const log = args.includes("--log");
   if (!existsSync(REBASER)) throw new Error(`${REBASER} does not exist: run "npm run build" first (or set LIFECYCLE_DIR)`);
 

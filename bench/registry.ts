@@ -22,6 +22,7 @@ import { makeTempDir, type TempDir } from "../test/harness/process/temp-dir.js";
 import { startFaultProxy, type FaultProxy } from "../test/harness/proxy/fault-proxy.js";
 import { startRegistry, type RegistryHandle } from "../test/harness/registry/start-registry.js";
 import { writeTextImage, type TextImage } from "./_text-image.js";
+import { option, median } from "./_args.js";
 
 const MiB = 1024 * 1024;
 const TAG = "latest";
@@ -116,18 +117,7 @@ interface Measurement {
   counts: MethodCounts;
 }
 
-function option(args: readonly string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
-  return value;
-}
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
 
 function formatCounts(counts: MethodCounts): string {
   const order = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"];
