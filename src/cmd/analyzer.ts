@@ -1,4 +1,4 @@
-import { LayoutImageHandler, RegistryImageHandler, type ImageHandler } from "../image/handler.js";
+import type { ImageStore, ProbeResult } from "../image/store.js";
 import { analyze } from "../phase/analyzer.js";
 import { errorMessage, LifecycleError } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
@@ -9,13 +9,14 @@ import { readRunTomlIfExists } from "../platform/files/run.js";
 import { readStackTomlIfExists } from "../platform/files/stack.js";
 import { absoluteDir, substituteLayers, validateReferences, validateSameRegistry } from "../platform/inputs.js";
 import { selectRunImage, type RunImageCandidates } from "../platform/run-image-selection.js";
-import { checkReadAccess, checkWriteAccess } from "../registry/access.js";
+import { checkWriteAccess } from "../registry/access.js";
 import type { RegistryClient } from "../registry/client.js";
 import { DefaultKeychain } from "../registry/keychain.js";
 import { Reference, registryOf } from "../registry/reference.js";
 import type { CommandContext, PhaseCommand } from "./command.js";
 import { F } from "./flag-specs.js";
 import { flagBool, flagInt, flagString, flagStrings, parseGoBool } from "./go-flags.js";
+import { createImageStore, imageStoreKind, type ImageStoreKind } from "./image-store.js";
 import { ensurePrivileges } from "./privileges.js";
 import { makeRegistryClient } from "./registry.js";
 
@@ -46,7 +47,7 @@ export interface AnalyzerInputs {
   readonly analyzedPath: string;
   readonly cacheImage: string;
   readonly daemon: boolean;
-  readonly layout: boolean;
+  readonly storeKind: ImageStoreKind;
   readonly layoutDir: string;
   readonly layersDir: string;
   readonly launchCacheDir: string;
@@ -58,6 +59,11 @@ export interface AnalyzerInputs {
   readonly gid: number;
   readonly keychain: DefaultKeychain | undefined;
   readonly client: () => RegistryClient;
+}
+
+/** What Exec needs from Privileges. */
+interface AnalyzerRuntime {
+  readonly store: ImageStore;
 }
 
 async function runImageCandidates(ctx: CommandContext, useRunToml: boolean, runPath: string, stackPath: string): Promise<RunImageCandidates> {
@@ -79,41 +85,42 @@ async function runImageCandidates(ctx: CommandContext, useRunToml: boolean, runP
   }
 }
 
-function handlerFor(inputs: AnalyzerInputs): ImageHandler {
-  return inputs.layout ? new LayoutImageHandler(inputs.layoutDir) : new RegistryImageHandler(inputs.client());
-}
-
-async function validateAccess(inputs: AnalyzerInputs, ctx: CommandContext): Promise<void> {
-  const client = inputs.client();
-  const readChecks = [inputs.previousImage, inputs.runImage];
-  const writeChecks = [inputs.outputImage, ...inputs.tags];
-  const registryMode = !inputs.daemon && !inputs.layout;
+/** Contract §2.1 step 5.1: read access to the previous and run images, write access to the output, tags and cache image. */
+async function validateAccess(inputs: AnalyzerInputs, store: ImageStore, ctx: CommandContext): Promise<void> {
   const read = async (ref: string) => {
-    const result = await checkReadAccess(client, Reference.parse(ref), { notFoundIsReadable: true });
-    if (!result.ok) {
-      ctx.logger.debug(`Read access to ${ref} denied: ${result.error?.message ?? ""}`);
+    const result = await store.probeRead(ref);
+    // an image that does not exist yet is fine here (Go counts a 404 as readable)
+    if (!result.readable && !result.missing) {
+      ctx.logger.debug(`Read access to ${ref} denied: ${result.reason ?? ""}`);
       throw new Error(`validating registry read access: failed to ensure registry read access to ${ref}`);
     }
   };
+  const denied = (ref: string, reason: string | undefined) => {
+    ctx.logger.debug(`Write access to ${ref} denied: ${reason ?? ""}`);
+    return new Error(`validating registry write access: failed to ensure registry read/write access to ${ref}`);
+  };
   const write = async (ref: string) => {
-    const result = await checkWriteAccess(client, Reference.parse(ref));
-    if (!result.ok) {
-      ctx.logger.debug(`Write access to ${ref} denied: ${result.error?.message ?? ""}`);
-      throw new Error(`validating registry write access: failed to ensure registry read/write access to ${ref}`);
-    }
+    const result = await store.probeWrite(ref);
+    if (!result.readable) throw denied(ref, result.reason);
   };
   const checks: Promise<void>[] = [];
-  if (registryMode) {
-    for (const ref of readChecks) if (ref !== "") checks.push(read(ref));
-    for (const ref of writeChecks) if (ref !== "") checks.push(write(ref));
+  for (const ref of [inputs.previousImage, inputs.runImage]) if (ref !== "") checks.push(read(ref));
+  for (const ref of [inputs.outputImage, ...inputs.tags]) if (ref !== "") checks.push(write(ref));
+  // the cache image lives in a registry whatever the store
+  if (inputs.cacheImage !== "") {
+    checks.push(
+      (async () => {
+        const result = await checkWriteAccess(inputs.client(), Reference.parse(inputs.cacheImage));
+        if (!result.ok) throw denied(inputs.cacheImage, result.error?.message);
+      })(),
+    );
   }
-  if (inputs.cacheImage !== "") checks.push(write(inputs.cacheImage));
   const results = await Promise.allSettled(checks);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) throw failed.reason;
 }
 
-export const analyzerCommand: PhaseCommand<AnalyzerInputs> = {
+export const analyzerCommand: PhaseCommand<AnalyzerInputs, AnalyzerRuntime> = {
   name: "analyzer",
   argsSynopsis: "<image>",
   flags: ANALYZER_FLAGS,
@@ -130,6 +137,7 @@ export const analyzerCommand: PhaseCommand<AnalyzerInputs> = {
     const layersDir = absoluteDir(flagString(f, "layers"), ctx.cwd);
     const daemon = flagBool(f, "daemon");
     const layout = flagBool(f, "layout");
+    const storeKind = imageStoreKind({ daemon, layout });
     const insecureRegistries = flagStrings(f, "insecure-registry");
     let keychain: DefaultKeychain | undefined;
     let keychainError: unknown;
@@ -148,13 +156,13 @@ export const analyzerCommand: PhaseCommand<AnalyzerInputs> = {
     let runImage = flagString(f, "run-image");
     if (runImage === "") {
       const candidates = await runImageCandidates(ctx, features.usesRunToml, flagString(f, "run") || "/cnb/run.toml", flagString(f, "stack") || "/cnb/stack.toml");
-      if (keychainError !== undefined && !daemon && !layout) throw fail(errorMessage(keychainError));
-      const probe = daemon || layout
-        ? () => Promise.resolve({ readable: true })
-        : async (ref: string) => {
-            const r = await checkReadAccess(getClient(), Reference.parse(ref));
-            return { readable: r.ok, reason: r.error?.message };
-          };
+      // daemon and layout images need no access check (contract §6.1)
+      let probe: (ref: string) => Promise<ProbeResult> = () => Promise.resolve({ readable: true });
+      if (storeKind === "registry") {
+        if (keychainError !== undefined) throw fail(errorMessage(keychainError));
+        const store = await createImageStore("registry", { client: getClient, layoutDir: "" });
+        probe = (ref) => store.probeRead(ref);
+      }
       runImage = await selectRunImage(candidates, registryOf(outputImage), probe, ctx.logger);
     }
     const launchCacheDir = absoluteDir(flagString(f, "launch-cache"), ctx.cwd);
@@ -166,7 +174,7 @@ export const analyzerCommand: PhaseCommand<AnalyzerInputs> = {
       analyzedPath: substituteLayers(flagString(f, "analyzed"), layersDir),
       cacheImage: flagString(f, "cache-image"),
       daemon,
-      layout,
+      storeKind,
       layoutDir: flagString(f, "layout-dir"),
       layersDir,
       launchCacheDir,
@@ -202,12 +210,12 @@ export const analyzerCommand: PhaseCommand<AnalyzerInputs> = {
       gid: inputs.gid,
       daemon: inputs.daemon,
     });
+    return { store: await createImageStore(inputs.storeKind, { client: inputs.client, layoutDir: inputs.layoutDir }) };
   },
-  async exec(inputs, _runtime, ctx) {
+  async exec(inputs, { store }, ctx) {
     const features = platformFeatures(ctx.api);
-    const handler = handlerFor(inputs);
     try {
-      await validateAccess(inputs, ctx);
+      await validateAccess(inputs, store, ctx);
     } catch (err) {
       throw new LifecycleError(ExitCode.AnalyzeError, `failed to initialize analyzer: ${errorMessage(err)}`, { cause: err });
     }
@@ -218,8 +226,8 @@ export const analyzerCommand: PhaseCommand<AnalyzerInputs> = {
         logger: ctx.logger,
         layersDir: inputs.layersDir,
         skipLayers: inputs.skipLayers,
-        previousImage: { name: inputs.previousImage, image: handler.open(inputs.previousImage) },
-        runImage: { name: inputs.runImage, image: handler.open(inputs.runImage) },
+        previousImage: { name: inputs.previousImage, image: store.open(inputs.previousImage) },
+        runImage: { name: inputs.runImage, image: store.open(inputs.runImage) },
       });
     } catch (err) {
       throw new LifecycleError(ExitCode.AnalyzeError, `failed to analyze: ${errorMessage(err)}`, { cause: err });

@@ -1,42 +1,29 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { SourceImage } from "../image/handler.js";
-import { LayoutImage } from "../image/layout-image.js";
-import { openRemoteImage } from "../image/open-remote.js";
 import { BlobPusher } from "../image/registry-writer.js";
-import { RemoteImage } from "../image/remote-image.js";
+import type { ImageStore } from "../image/store.js";
 import { sharedBlockWorkers } from "../layers/block-workers.js";
-import { createLimiter } from "../util/limiter.js";
 import type { Logger } from "../log/logger.js";
-import { buildBom } from "../phase/exporter/build-bom.js";
-import { exportCache } from "../phase/exporter/cache-export.js";
-import { buildAppImage } from "../phase/exporter/exporter.js";
-import { LayerFactory } from "../phase/exporter/layer-factory.js";
+import { exportApp, openExportImages } from "../phase/exporter/export.js";
 import { createdTime } from "../phase/exporter/launch-config.js";
-import { copyLifecycleSboms } from "../phase/exporter/sbom-copy.js";
 import { errorMessage, LifecycleError } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
 import { guardExperimental } from "../platform/experimental.js";
 import { platformFeatures, type PlatformFeatures } from "../platform/features.js";
 import { readAnalyzedIfExists, type Analyzed } from "../platform/files/analyzed.js";
-import { readBuildMetadata, type BuildMetadata } from "../platform/files/build-metadata.js";
 import { emptyLifecycleMetadata } from "../platform/files/lifecycle-metadata.js";
 import { readProjectMetadataIfExists, type ProjectMetadata } from "../platform/files/project-metadata.js";
-import { writeReport } from "../platform/files/report.js";
 import { readRunTomlIfExists } from "../platform/files/run.js";
 import { readStackTomlIfExists } from "../platform/files/stack.js";
 import { absoluteDir, readVerifiedGroup, substituteLayers, validateReferences, validateSameRegistry } from "../platform/inputs.js";
 import { runImageForLabel } from "../platform/run-image-selection.js";
 import type { RegistryClient } from "../registry/client.js";
-import { Reference } from "../registry/reference.js";
-import { NO_RETRY } from "../registry/retry.js";
 import { imageArgs, type CommandContext, type PhaseCommand } from "./command.js";
 import { openCache } from "./cache.js";
 import { F } from "./flag-specs.js";
 import { flagBool, flagInt, flagString, flagStrings } from "./go-flags.js";
+import { createImageStore, imageStoreKind } from "./image-store.js";
 import { ensurePrivileges } from "./privileges.js";
-import { saveImage } from "./save-image.js";
 import { makeRegistryClient } from "./registry.js";
 
 /** The exporter's flags for every supported Platform API (contract §2.3). */
@@ -99,16 +86,15 @@ export interface ExporterInputs {
 
 /** What Exec needs from Privileges. */
 interface ExporterRuntime {
+  /** The cache image always lives in a registry. */
   readonly client: RegistryClient;
+  readonly store: ImageStore;
+  /** Blob uploads of this run (app image and cache image share them). */
+  readonly pusher: BlobPusher;
 }
 
 /** Layers above this size get upload progress lines. */
 const PROGRESS_THRESHOLD = 50 * 1000 * 1000;
-
-function exportFailure(err: unknown): LifecycleError {
-  if (err instanceof LifecycleError) return err;
-  return new LifecycleError(ExitCode.ExportError, `failed to export: ${errorMessage(err)}`, { cause: err });
-}
 
 /** The run image names for the label (contract §6.3). */
 async function runImageNames(inputs: ExporterInputs, features: PlatformFeatures, analyzed: Analyzed, group: { groupExtensions: readonly unknown[] }) {
@@ -119,26 +105,6 @@ async function runImageNames(inputs: ExporterInputs, features: PlatformFeatures,
   const stack = await readStackTomlIfExists(inputs.stackPath);
   const img = stack?.runImage;
   return { ...(img?.image ? { image: img.image } : {}), ...(img?.mirrors.length ? { mirrors: [...img.mirrors] } : {}) };
-}
-
-/** Opens the run image (registry: with the retry of contract §7) and the previous image (for reuse). */
-async function openImages(inputs: ExporterInputs, analyzed: Analyzed, client: RegistryClient, logger: Logger) {
-  const previousRef = analyzed.previousImage?.reference ?? "";
-  if (inputs.layout) {
-    const base = LayoutImage.fromIdentifier(inputs.runImageRef);
-    const previous = previousRef ? LayoutImage.fromIdentifier(previousRef) : undefined;
-    if (!(await base.exists())) throw new Error(`run image '${inputs.runImageRef}' not found`);
-    return { base, baseReference: await base.digestReference(), previous: previous && (await previous.exists()) ? previous : undefined };
-  }
-  const runRef = Reference.parse(inputs.runImageRef);
-  const base = await openRemoteImage(() => new RemoteImage(client, runRef, { retry: NO_RETRY }), logger);
-  let previous: SourceImage | undefined;
-  if (previousRef !== "") {
-    logger.info(`Reusing layers from image '${previousRef}'`);
-    const image = new RemoteImage(client, Reference.parse(previousRef));
-    previous = (await image.exists()) ? image : undefined;
-  }
-  return { base, baseReference: await base.digestReference(), previous };
 }
 
 export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
@@ -213,9 +179,12 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
       gid: inputs.gid,
       daemon: inputs.daemon,
     });
-    return { client: makeRegistryClient(ctx.env, keychain, inputs.insecureRegistries, ctx.logger) };
+    const client = makeRegistryClient(ctx.env, keychain, inputs.insecureRegistries, ctx.logger);
+    const pusher = new BlobPusher(client, { concurrency: 4, onProgress: progressLogger(ctx.logger) });
+    const store = await createImageStore(imageStoreKind(inputs), { client: () => client, pusher, layoutDir: inputs.layoutDir });
+    return { client, store, pusher };
   },
-  async exec(inputs, { client }, ctx) {
+  async exec(inputs, { client, store, pusher }, ctx) {
     // the layer workers boot while the inputs are read and the images opened
     sharedBlockWorkers().warm();
     const features = platformFeatures(ctx.api);
@@ -231,14 +200,10 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
       if (inputs.layoutDir === "") throw new LifecycleError(ExitCode.InvalidArgs, "failed to resolve inputs: -layout-dir is required when -layout is set");
     }
     const group = await readVerifiedGroup(inputs.groupPath, ctx.env, logger);
-    const pusher = new BlobPusher(client, {
-      concurrency: 4,
-      onProgress: progressLogger(logger),
-    });
     const cache = await openCache(inputs.cacheImage, inputs.cacheDir, client, {
       deletePrevious: features.deletesPreviousCacheImage,
       logger,
-      pusher: inputs.layout ? undefined : pusher,
+      pusher,
     });
     if (features.extensionsExperimental && (await readdir(join(inputs.extendedDir, "run")).then((e) => e.length > 0, () => false))) {
       guardExperimental("Dockerfiles", ctx.env, logger);
@@ -252,7 +217,7 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     }
     let images;
     try {
-      images = await openImages(inputs, analyzed, client, logger);
+      images = await openExportImages(store, inputs.runImageRef, analyzed.previousImage?.reference ?? "", logger);
     } catch (err) {
       throw new LifecycleError(ExitCode.Failed, `failed to create new app image: ${errorMessage(err)}`, { cause: err });
     }
@@ -262,73 +227,32 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     } catch (err) {
       throw new LifecycleError(ExitCode.Failed, errorMessage(err), { cause: err });
     }
-    const tmpDir = await mkdtemp(join(tmpdir(), "cnb-export-"));
-    const output = Reference.parse(inputs.outputImage);
-    const factory = new LayerFactory({
-      tmpDir,
-      limiter: createLimiter(),
-      // start uploading a layer as soon as it is built, while the next ones compress
-      onBuilt: inputs.layout ? undefined : (layer) => void pusher.push(output, layer).catch(() => undefined),
-    });
-    const owner = { uid: inputs.uid, gid: inputs.gid };
-    const runCache = async () => {
-      if (!cache) return;
-      try {
-        await exportCache({ features, logger, layersDir: inputs.layersDir, group: group.group, cache, factory, owner });
-      } catch (err) {
-        logger.warn(`Failed to export cache: ${errorMessage(err)}`);
-      }
-    };
     try {
-      const appExport = (async () => {
-        if (features.copiesLauncherSbom) await copyLifecycleSboms(inputs.layersDir, inputs.launcherSbomDir, logger);
-        let buildMetadata: BuildMetadata;
-        try {
-          buildMetadata = await readBuildMetadata(join(inputs.layersDir, "config", "metadata.toml"));
-        } catch (err) {
-          throw new Error(`read build metadata: ${errorMessage(err)}`, { cause: err });
-        }
-        const { image } = await buildAppImage({
-          features,
-          logger,
-          layersDir: inputs.layersDir,
-          appDir: inputs.appDir,
-          group: group.group,
-          buildMetadata,
-          projectMetadata,
-          processType: inputs.processType,
-          launcherPath: inputs.launcherPath,
-          base: images.base,
-          baseReference: images.baseReference,
-          runImageNames: names,
-          labelRunImageNames: features.labelsRunImageNames,
-          previousMetadata: analyzed.metadata,
-          previous: images.previous,
-          owner,
-          created: createdTime(ctx.env, features, logger),
-          execEnv: ctx.env.CNB_EXEC_ENV || "production",
-          factory,
-          keepCacheTars: cache?.kind === "volume",
-        });
-        const tags = [inputs.outputImage, ...inputs.additionalTags];
-        const saved = await saveImage(image, tags, inputs.layout ? { kind: "layout", layoutDir: inputs.layoutDir } : { kind: "registry", client, pusher }, logger);
-        const bom = features.reportHasBuildBom ? await buildBom(inputs.layersDir, group.group) : [];
-        await writeReport(inputs.reportPath, { image: { tags, digest: saved.digest, manifestSize: saved.size }, ...(bom.length > 0 ? { build: { bom } } : {}) });
-      })();
-      if (inputs.parallel) {
-        const [app] = await Promise.allSettled([appExport, runCache()]);
-        if (app.status === "rejected") throw exportFailure(app.reason);
-      } else {
-        try {
-          await appExport;
-        } catch (err) {
-          throw exportFailure(err);
-        }
-        await runCache();
-      }
-    } finally {
-      await factory.settled();
-      await rm(tmpDir, { recursive: true, force: true }).catch((err: unknown) => logger.debug(`Removing ${tmpDir}: ${errorMessage(err)}`));
+      await exportApp({
+        features,
+        logger,
+        store,
+        images,
+        cache,
+        names: [inputs.outputImage, ...inputs.additionalTags],
+        layersDir: inputs.layersDir,
+        appDir: inputs.appDir,
+        group: group.group,
+        previousMetadata: analyzed.metadata,
+        runImageNames: names,
+        projectMetadata,
+        processType: inputs.processType,
+        launcherPath: inputs.launcherPath,
+        launcherSbomDir: inputs.launcherSbomDir,
+        reportPath: inputs.reportPath,
+        owner: { uid: inputs.uid, gid: inputs.gid },
+        created: createdTime(ctx.env, features, logger),
+        execEnv: ctx.env.CNB_EXEC_ENV || "production",
+        parallel: inputs.parallel,
+      });
+    } catch (err) {
+      if (err instanceof LifecycleError) throw err;
+      throw new LifecycleError(ExitCode.ExportError, `failed to export: ${errorMessage(err)}`, { cause: err });
     }
   },
 };

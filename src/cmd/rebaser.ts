@@ -1,7 +1,6 @@
-import { LayoutImageHandler, type SourceImage } from "../image/handler.js";
-import { openRemoteImage } from "../image/open-remote.js";
-import { RemoteImage } from "../image/remote-image.js";
+import type { ImageStore, StoredImage } from "../image/store.js";
 import { rebase } from "../phase/rebaser.js";
+import { saveImage } from "../phase/save-image.js";
 import { errorMessage, LifecycleError } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
 import { guardExperimental } from "../platform/experimental.js";
@@ -10,16 +9,14 @@ import { LIFECYCLE_METADATA_LABEL, parseLifecycleMetadataLabelCompat } from "../
 import { writeReport } from "../platform/files/report.js";
 import { substituteLayers, validateReferences, validateSameRegistry } from "../platform/inputs.js";
 import { selectRunImage } from "../platform/run-image-selection.js";
-import { checkReadAccess } from "../registry/access.js";
 import type { RegistryClient } from "../registry/client.js";
 import { DefaultKeychain } from "../registry/keychain.js";
 import { Reference } from "../registry/reference.js";
-import { NO_RETRY } from "../registry/retry.js";
 import { imageArgs, type CommandContext, type PhaseCommand } from "./command.js";
 import { F } from "./flag-specs.js";
 import { flagBool, flagInt, flagString, flagStrings } from "./go-flags.js";
+import { createImageStore, imageStoreKind, type ImageStoreKind } from "./image-store.js";
 import { ensurePrivileges } from "./privileges.js";
-import { saveImage, type ImageSink } from "./save-image.js";
 import { makeRegistryClient } from "./registry.js";
 
 /** The rebaser's flags for every supported Platform API (contract §2.4). */
@@ -48,7 +45,7 @@ export interface RebaserInputs {
   readonly runImage: string;
   readonly daemon: boolean;
   readonly force: boolean;
-  readonly layout: boolean;
+  readonly storeKind: ImageStoreKind;
   readonly layoutDir: string;
   readonly reportPath: string;
   readonly insecureRegistries: readonly string[];
@@ -56,10 +53,10 @@ export interface RebaserInputs {
   readonly gid: number;
 }
 
-/** What Exec needs: the client, the app image read before privileges were dropped, the chosen run image. */
+/** What Exec needs: the image store, the app image read before privileges were dropped, the chosen run image. */
 interface RebaserRuntime {
-  readonly client: RegistryClient | undefined;
-  readonly appImage: SourceImage;
+  readonly store: ImageStore;
+  readonly appImage: StoredImage;
   readonly runImageName: string;
 }
 
@@ -68,34 +65,22 @@ function failApp(err: unknown): LifecycleError {
 }
 
 /** Contract §2.4 step 3: open the app image and, without an explicit run image, pick one from its label. */
-async function setAppImage(inputs: RebaserInputs, ctx: CommandContext, client: RegistryClient | undefined): Promise<RebaserRuntime> {
+async function setAppImage(inputs: RebaserInputs, ctx: CommandContext, store: ImageStore): Promise<RebaserRuntime> {
   const features = platformFeatures(ctx.api);
-  const layouts = inputs.layout ? new LayoutImageHandler(inputs.layoutDir) : undefined;
-  const appImage: SourceImage = layouts ? layouts.open(inputs.appImage) : new RemoteImage(requireClient(client), Reference.parse(inputs.appImage));
+  const appImage = store.open(inputs.appImage);
   if (!(await appImage.exists())) throw new Error("failed to access image to rebase");
-  if (inputs.runImage !== "") return { client, appImage, runImageName: inputs.runImage };
+  if (inputs.runImage !== "") return { store, appImage, runImageName: inputs.runImage };
   const label = (await appImage.config()).config.config?.Labels?.[LIFECYCLE_METADATA_LABEL] ?? "";
   const md = parseLifecycleMetadataLabelCompat(label);
   const fromLabel = features.rebaserChecksRunImageName && md.runImage.image ? md.runImage : md.stack?.runImage;
   if (!fromLabel?.image) throw new Error("-run-image is required when there is no run image metadata available");
-  const probe = layouts
-    ? () => Promise.resolve({ readable: true })
-    : async (ref: string) => {
-        const r = await checkReadAccess(requireClient(client), Reference.parse(ref));
-        return { readable: r.ok, reason: r.error?.message };
-      };
   const runImageName = await selectRunImage(
     { image: fromLabel.image, mirrors: fromLabel.mirrors ?? [] },
     Reference.tryParse(inputs.appImage)?.registry,
-    probe,
+    (ref) => store.probeRead(ref),
     ctx.logger,
   );
-  return { client, appImage, runImageName };
-}
-
-function requireClient(client: RegistryClient | undefined): RegistryClient {
-  if (!client) throw new Error("no registry client");
-  return client;
+  return { store, appImage, runImageName };
 }
 
 export const rebaserCommand: PhaseCommand<RebaserInputs, RebaserRuntime> = {
@@ -120,7 +105,7 @@ export const rebaserCommand: PhaseCommand<RebaserInputs, RebaserRuntime> = {
       runImage,
       daemon: flagBool(f, "daemon"),
       force: flagBool(f, "force"),
-      layout: flagBool(f, "layout"),
+      storeKind: imageStoreKind({ daemon: flagBool(f, "daemon"), layout: flagBool(f, "layout") }),
       layoutDir: flagString(f, "layout-dir"),
       reportPath: substituteLayers(flagString(f, "report"), layersDir),
       insecureRegistries: flagStrings(f, "insecure-registry"),
@@ -129,14 +114,13 @@ export const rebaserCommand: PhaseCommand<RebaserInputs, RebaserRuntime> = {
     };
     validateReferences([outputImage, ...tags, inputs.appImage, runImage]);
     if (!inputs.daemon) validateSameRegistry([outputImage, ...tags]);
-    if (inputs.layout) {
+    if (inputs.storeKind === "layout") {
       guardExperimental("export to OCI layout format", ctx.env, ctx.logger);
       if (inputs.layoutDir === "") throw fail("-layout-dir is required when -layout is set");
     }
     return inputs;
   },
   async privileges(inputs, ctx) {
-    let client: RegistryClient | undefined;
     let runtime: RebaserRuntime | undefined;
     if (!inputs.daemon) {
       // contract §2.4 step 3: the app image is read before privileges are dropped
@@ -146,9 +130,10 @@ export const rebaserCommand: PhaseCommand<RebaserInputs, RebaserRuntime> = {
       } catch (err) {
         throw failApp(err);
       }
-      client = inputs.layout ? undefined : makeRegistryClient(ctx.env, keychain, inputs.insecureRegistries, ctx.logger);
+      let client: RegistryClient | undefined;
+      const getClient = () => (client ??= makeRegistryClient(ctx.env, keychain, inputs.insecureRegistries, ctx.logger));
       try {
-        runtime = await setAppImage(inputs, ctx, client);
+        runtime = await setAppImage(inputs, ctx, await createImageStore(inputs.storeKind, { client: getClient, layoutDir: inputs.layoutDir }));
       } catch (err) {
         throw failApp(err);
       }
@@ -166,25 +151,17 @@ export const rebaserCommand: PhaseCommand<RebaserInputs, RebaserRuntime> = {
   },
   async exec(inputs, runtime, ctx) {
     const features = platformFeatures(ctx.api);
-    let newBase: SourceImage;
+    const { store } = runtime;
+    let newBase: StoredImage;
     let newBaseReference: string;
     try {
-      if (inputs.layout) {
-        const image = new LayoutImageHandler(inputs.layoutDir).open(runtime.runImageName);
-        if (!(await image.exists())) throw new Error(`image '${runtime.runImageName}' not found`);
-        newBase = image;
-      } else {
-        const client = requireClient(runtime.client);
-        const ref = Reference.parse(runtime.runImageName);
-        newBase = await openRemoteImage(() => new RemoteImage(client, ref, { retry: NO_RETRY }), ctx.logger);
-      }
-      newBaseReference = await newBase.digestReference();
+      newBase = await store.openBase(runtime.runImageName, ctx.logger);
+      newBaseReference = await newBase.identifier();
     } catch (err) {
       throw new LifecycleError(ExitCode.Failed, `failed to access run image: ${errorMessage(err)}`, { cause: err });
     }
     const fail = (action: string, err: unknown) => new LifecycleError(ExitCode.RebaseError, `failed to ${action}: ${errorMessage(err)}`, { cause: err });
-    let digest: string;
-    let size: number;
+    let saved;
     const names = [inputs.outputImage, ...inputs.tags];
     try {
       const image = await rebase({
@@ -196,13 +173,12 @@ export const rebaserCommand: PhaseCommand<RebaserInputs, RebaserRuntime> = {
         newBaseReference,
         force: inputs.force,
       });
-      const sink: ImageSink = inputs.layout ? { kind: "layout", layoutDir: inputs.layoutDir } : { kind: "registry", client: requireClient(runtime.client) };
-      ({ digest, size } = await saveImage(image, names, sink, ctx.logger));
+      saved = await saveImage(store, image, names, ctx.logger);
     } catch (err) {
       throw fail("rebase", err);
     }
     try {
-      await writeReport(inputs.reportPath, { image: { tags: names, digest, manifestSize: size } });
+      await writeReport(inputs.reportPath, { image: { tags: saved.tags, ...saved.result.report } });
     } catch (err) {
       throw fail("write report", err);
     }

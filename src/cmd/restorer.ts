@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { LayoutImageHandler, RegistryImageHandler, type ImageHandler } from "../image/handler.js";
+import type { ImageStore } from "../image/store.js";
 import { writeLayoutImage } from "../image/layout-writer.js";
 import { RemoteImage } from "../image/remote-image.js";
 import type { Logger } from "../log/logger.js";
@@ -14,13 +14,13 @@ import { emptyLifecycleMetadata } from "../platform/files/lifecycle-metadata.js"
 import { readRunTomlIfExists } from "../platform/files/run.js";
 import { absoluteDir, readVerifiedGroup, substituteLayers, validateReferences } from "../platform/inputs.js";
 import { verifySelectedRunImage } from "../platform/run-image-selection.js";
-import { checkReadAccess } from "../registry/access.js";
 import type { RegistryClient } from "../registry/client.js";
 import { Reference } from "../registry/reference.js";
 import type { CommandContext, PhaseCommand } from "./command.js";
 import { openCache } from "./cache.js";
 import { F } from "./flag-specs.js";
 import { flagBool, flagInt, flagString, flagStrings } from "./go-flags.js";
+import { createImageStore, imageStoreKind, type ImageStoreKind } from "./image-store.js";
 import { ensurePrivileges } from "./privileges.js";
 import { makeRegistryClient } from "./registry.js";
 
@@ -54,7 +54,7 @@ export interface RestorerInputs {
   readonly groupPath: string;
   readonly insecureRegistries: readonly string[];
   readonly layersDir: string;
-  readonly layout: boolean;
+  readonly storeKind: ImageStoreKind;
   readonly layoutDir: string;
   readonly runPath: string;
   readonly skipLayers: boolean;
@@ -66,7 +66,9 @@ export interface RestorerInputs {
 
 /** What Exec needs from Privileges. */
 interface RestorerRuntime {
+  /** Registry images the restorer always reads from a registry (build image, extended run image, cache image). */
   readonly client: RegistryClient;
+  readonly store: ImageStore;
 }
 
 /** Saves a base image's manifest and config (no layers) under `<kaniko>/cache/base/<digest>`. */
@@ -83,7 +85,7 @@ async function refreshAnalyzed(
   inputs: RestorerInputs,
   features: PlatformFeatures,
   group: GroupToml,
-  client: RegistryClient,
+  { client, store }: RestorerRuntime,
   logger: Logger,
 ): Promise<Analyzed> {
   let result = analyzed;
@@ -95,19 +97,18 @@ async function refreshAnalyzed(
   const runImage = result.runImage;
   const selected = runImage?.image ?? "";
   if (features.restorerChecksRunImage && selected !== "") {
-    await verifyRunImageAccess(selected, inputs, client, logger);
+    await verifyRunImageAccess(selected, inputs, store, logger);
   }
-  if (runImage && features.recordsRunImageTarget && !inputs.layout && runImage.extend) {
+  if (runImage && features.recordsRunImageTarget && inputs.storeKind !== "layout" && runImage.extend) {
     // pull the image the analyzer selected (a mirror, maybe), never the run.toml primary
     const image = new RemoteImage(client, Reference.parse(selected || runImage.reference));
     const digest = await saveSparse(inputs.kanikoDir, image);
     const target = targetFromConfig((await image.config()).config);
     result = { ...result, runImage: { ...runImage, reference: image.ref.withDigest(digest).name, target } };
   } else if (runImage && features.restorerResolvesRunImageForExtensions && group.groupExtensions.length > 0 && !runImage.target?.os) {
-    const handler: ImageHandler = inputs.layout ? new LayoutImageHandler(inputs.layoutDir) : new RegistryImageHandler(client);
-    const image = handler.open(selected || runImage.reference);
+    const image = store.open(selected || runImage.reference);
     if (!(await image.exists())) throw new Error(`run image '${selected || runImage.reference}' not found`);
-    const reference = await image.digestReference();
+    const reference = await image.identifier();
     const target = features.recordsRunImageTarget ? targetFromConfig((await image.config()).config) : undefined;
     result = { ...result, runImage: { ...runImage, reference, ...(target ? { target } : {}) } };
   }
@@ -115,19 +116,13 @@ async function refreshAnalyzed(
 }
 
 /** The issue-1590 rule: re-check only the run image the analyzer chose, never re-select. */
-async function verifyRunImageAccess(selected: string, inputs: RestorerInputs, client: RegistryClient, logger: Logger): Promise<void> {
+async function verifyRunImageAccess(selected: string, inputs: RestorerInputs, store: ImageStore, logger: Logger): Promise<void> {
   const runToml = await readRunTomlIfExists(inputs.runPath);
   if (!runToml) {
     logger.info(`No run metadata found at path "${inputs.runPath}"`);
     return;
   }
-  const probe = inputs.daemon || inputs.layout
-    ? () => Promise.resolve({ readable: true })
-    : async (ref: string) => {
-        const r = await checkReadAccess(client, Reference.parse(ref));
-        return { readable: r.ok, reason: r.error?.message };
-      };
-  await verifySelectedRunImage(selected, runToml, probe, logger);
+  await verifySelectedRunImage(selected, runToml, (ref) => store.probeRead(ref), logger);
 }
 
 export const restorerCommand: PhaseCommand<RestorerInputs, RestorerRuntime> = {
@@ -150,7 +145,7 @@ export const restorerCommand: PhaseCommand<RestorerInputs, RestorerRuntime> = {
       groupPath: substituteLayers(flagString(f, "group"), layersDir),
       insecureRegistries: flagStrings(f, "insecure-registry"),
       layersDir,
-      layout: flagBool(f, "layout"),
+      storeKind: imageStoreKind({ daemon: flagBool(f, "daemon"), layout: flagBool(f, "layout") }),
       layoutDir: flagString(f, "layout-dir"),
       runPath: flagString(f, "run") || "/cnb/run.toml",
       skipLayers: flagBool(f, "skip-layers"),
@@ -174,9 +169,11 @@ export const restorerCommand: PhaseCommand<RestorerInputs, RestorerRuntime> = {
       uid: inputs.uid,
       gid: inputs.gid,
     });
-    return { client: makeRegistryClient(ctx.env, keychain, inputs.insecureRegistries, ctx.logger) };
+    const client = makeRegistryClient(ctx.env, keychain, inputs.insecureRegistries, ctx.logger);
+    return { client, store: await createImageStore(inputs.storeKind, { client: () => client, layoutDir: inputs.layoutDir }) };
   },
-  async exec(inputs, { client }, ctx) {
+  async exec(inputs, runtime, ctx) {
+    const { client } = runtime;
     const features = platformFeatures(ctx.api);
     const group = await readVerifiedGroup(inputs.groupPath, ctx.env, ctx.logger);
     let analyzed: Analyzed = { metadata: emptyLifecycleMetadata() };
@@ -191,7 +188,7 @@ export const restorerCommand: PhaseCommand<RestorerInputs, RestorerRuntime> = {
     }
     if (usable) {
       try {
-        analyzed = await refreshAnalyzed(analyzed, inputs, features, group, client, ctx.logger);
+        analyzed = await refreshAnalyzed(analyzed, inputs, features, group, runtime, ctx.logger);
         await writeAnalyzed(inputs.analyzedPath, analyzed);
       } catch (err) {
         if (err instanceof LifecycleError) throw err;

@@ -1,6 +1,6 @@
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
+import { uncompressedStream } from "./compression.js";
 import type { Layer } from "./types.js";
 
 /** A layer whose compressed blob is a local file with known digests (a layer the exporter built). */
@@ -20,11 +20,8 @@ export class FileLayer implements Layer {
     return Promise.resolve(createReadStream(this.path, { highWaterMark: 1 << 20 }));
   }
 
-  async uncompressed(): Promise<Readable> {
-    const file = await this.open();
-    const gunzip = createGunzip();
-    file.on("error", (err) => gunzip.destroy(err));
-    return file.pipe(gunzip);
+  uncompressed(): Promise<Readable> {
+    return uncompressedStream(this.mediaType, this.digest, () => this.open());
   }
 }
 
@@ -45,7 +42,7 @@ export class BufferLayer implements Layer {
     return Promise.resolve(Readable.from([this.bytes]));
   }
 
-  async uncompressed(): Promise<Readable> {
-    return (await this.open()).pipe(createGunzip());
+  uncompressed(): Promise<Readable> {
+    return uncompressedStream(this.mediaType, this.digest, () => this.open());
   }
 }

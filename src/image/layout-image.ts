@@ -1,13 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { pipeline, type Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
+import type { Readable } from "node:stream";
 import { z } from "zod";
 import { MANIFEST_LIMIT } from "../registry/manifests.js";
+import { uncompressedStream } from "./compression.js";
 import { parseJson } from "./json.js";
 import { blobSize, isEnoent, isLayoutNotFound, LayoutError, openLayoutBlob, readLayoutBlob } from "./layout-blobs.js";
 import { formatLayoutIdentifier, parseLayoutIdentifier } from "./layout-path.js";
 import { defaultPlatform, selectPlatform, type PlatformSelector } from "./platform.js";
+import type { StoredImage } from "./store.js";
 import {
   ImageConfigSchema,
   IndexSchema,
@@ -15,7 +16,6 @@ import {
   ManifestSchema,
   MediaType,
   type ConfigInfo,
-  type Image,
   type ImageIndex,
   type Layer,
   type ManifestInfo,
@@ -39,6 +39,8 @@ export interface LayoutImageOptions {
   readonly digest?: string;
   /** Platform used when the selection is an index (default `linux/<host arch>`). */
   readonly platform?: PlatformSelector;
+  /** The name the image was opened by (default: the layout path). */
+  readonly name?: string;
 }
 
 /** Reads and validates a layout's `oci-layout` and `index.json`; a missing layout is a "not found" LayoutError. */
@@ -56,14 +58,6 @@ export async function readLayoutIndex(layoutPath: string): Promise<ImageIndex> {
     throw new LayoutError(`OCI layout ${layoutPath} has unsupported imageLayoutVersion ${marker.imageLayoutVersion}`);
   }
   return parseJson(IndexSchema, await read("index.json"), `index.json of ${layoutPath}`);
-}
-
-/** How a layer media type is compressed. */
-function compressionOf(mediaType: string): "gzip" | "none" | "zstd" | undefined {
-  if (mediaType.endsWith("+gzip") || mediaType.endsWith(".tar.gzip")) return "gzip";
-  if (mediaType.endsWith("+zstd") || mediaType.endsWith(".zstd")) return "zstd";
-  if (mediaType.endsWith(".tar")) return "none";
-  return undefined;
 }
 
 /** A layer whose blob lives in an OCI layout. */
@@ -85,15 +79,8 @@ export class LayoutLayer implements Layer {
     return openLayoutBlob(this.layoutPath, this.digest, this.size);
   }
 
-  async uncompressed(): Promise<Readable> {
-    const compression = compressionOf(this.mediaType);
-    if (compression === "zstd") throw new Error(`layer ${this.digest} is zstd-compressed, which is not supported`);
-    if (compression === undefined) throw new Error(`layer ${this.digest} has unsupported media type ${this.mediaType}`);
-    const blob = await this.open();
-    if (compression === "none") return blob;
-    const gunzip = createGunzip();
-    pipeline(blob, gunzip, () => undefined);
-    return gunzip;
+  uncompressed(): Promise<Readable> {
+    return uncompressedStream(this.mediaType, this.digest, () => this.open());
   }
 }
 
@@ -121,7 +108,7 @@ function mediaTypeOf(raw: Buffer, described: string | undefined): string {
  * An image in an OCI image layout directory, read lazily; every blob is verified against its
  * descriptor, and an index is resolved to one platform's manifest.
  */
-export class LayoutImage implements Image {
+export class LayoutImage implements StoredImage {
   private manifestInfo: Promise<ManifestInfo> | undefined;
   private configInfo: Promise<ConfigInfo> | undefined;
 
@@ -130,10 +117,15 @@ export class LayoutImage implements Image {
     private readonly options: LayoutImageOptions = {},
   ) {}
 
+  /** The name it was opened by (a reference or an identifier), else the layout path. */
+  get name(): string {
+    return this.options.name ?? this.path;
+  }
+
   /** Opens the image named by a lifecycle layout identifier (`<path>@sha256:<hex>`, or a bare path). */
   static fromIdentifier(identifier: string, options: Omit<LayoutImageOptions, "digest"> = {}): LayoutImage {
     const { path, digest } = parseLayoutIdentifier(identifier);
-    return new LayoutImage(path, { ...options, digest });
+    return new LayoutImage(path, { name: identifier, ...options, digest });
   }
 
   manifest(): Promise<ManifestInfo> {
@@ -216,7 +208,7 @@ export class LayoutImage implements Image {
   }
 
   /** `<path>@sha256:<hex>` of the (platform-resolved) manifest: the lifecycle's layout identifier. */
-  async digestReference(): Promise<string> {
+  async identifier(): Promise<string> {
     return formatLayoutIdentifier(this.path, (await this.manifest()).digest);
   }
 

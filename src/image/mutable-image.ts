@@ -19,10 +19,14 @@ export function familyOf(manifestMediaType: string): MediaFamily {
   return manifestMediaType === MediaType.DockerManifest ? "docker" : "oci";
 }
 
-/** A gzip layer's media type in the given family (the bytes are the same; only the label differs). */
+/** A layer's media type in the given family (the bytes are the same; only the label differs). */
 export function layerMediaType(mediaType: string, family: MediaFamily): string {
-  const gzip = mediaType === MediaType.OciLayerGzip || mediaType === MediaType.DockerLayerGzip;
-  if (gzip) return family === "docker" ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
+  if (mediaType === MediaType.OciLayerGzip || mediaType === MediaType.DockerLayerGzip) {
+    return family === "docker" ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
+  }
+  if (mediaType === MediaType.OciLayer || mediaType === MediaType.DockerLayer) {
+    return family === "docker" ? MediaType.DockerLayer : MediaType.OciLayer;
+  }
   return mediaType;
 }
 

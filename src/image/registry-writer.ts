@@ -94,45 +94,87 @@ export interface PushResult {
   readonly mediaType: string;
 }
 
-/**
- * Pushes an image under one or more names: blobs once per repository through a {@link BlobPusher},
- * then the manifest once per name. Every name is attempted; failures are reported together.
- */
-export async function pushImage(client: RegistryClient, image: Image, refs: readonly Reference[], options: PushOptions = {}): Promise<PushResult> {
-  const [manifestInfo, configInfo, layers] = await Promise.all([image.manifest(), image.config(), image.layers()]);
-  const pusher = options.pusher ?? new BlobPusher(client, options);
-  const repos = new Map<string, Reference>();
-  for (const ref of refs) repos.set(`${ref.registry}/${ref.repository}`, ref);
-  for (const ref of repos.values()) {
-    await Promise.all([
-      ...layers.map(async (layer) => {
-        const result = await pusher.push(ref, layer);
-        options.onLayer?.(layer, result);
-      }),
-      pusher.push(ref, { digest: configInfo.digest, size: configInfo.raw.length, open: () => Promise.resolve(Readable.from([configInfo.raw])) }),
-    ]);
-  }
-  const failures: string[] = [];
-  let firstError: unknown;
-  for (const ref of refs) {
-    try {
-      await putManifest(client.repository(ref, { push: true }), ref.digest ?? ref.tag ?? "latest", manifestInfo.raw, manifestInfo.mediaType);
-    } catch (err) {
-      failures.push(ref.original);
-      firstError ??= err;
-    }
-  }
-  if (firstError !== undefined) throw new PushError(failures, firstError);
-  return { digest: manifestInfo.digest, size: manifestInfo.raw.length, mediaType: manifestInfo.mediaType };
+/** What happened to one name of {@link pushImageNames}. */
+export interface PushedName {
+  readonly ref: Reference;
+  /** Set when this name was not saved. */
+  readonly error?: Error;
+  /** The error happened while pushing the blobs of the name's repository (not its manifest). */
+  readonly blobsFailed?: boolean;
 }
 
-/** Saving failed for some names. */
+/** Result of {@link pushImageNames}: the manifest digest, size and media type, and each name's fate. */
+export interface PushNamesResult extends PushResult {
+  readonly names: readonly PushedName[];
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/**
+ * Pushes an image under one or more names: blobs once per repository through a {@link BlobPusher}
+ * (repositories independently, so a repository the credentials cannot write fails only its own
+ * names), then the manifest once per name. Every name is attempted; each name's error is returned.
+ */
+export async function pushImageNames(client: RegistryClient, image: Image, refs: readonly Reference[], options: PushOptions = {}): Promise<PushNamesResult> {
+  const [manifestInfo, configInfo, layers] = await Promise.all([image.manifest(), image.config(), image.layers()]);
+  const pusher = options.pusher ?? new BlobPusher(client, options);
+  const repoKey = (ref: Reference) => `${ref.registry}/${ref.repository}`;
+  const repos = new Map<string, Reference>();
+  for (const ref of refs) if (!repos.has(repoKey(ref))) repos.set(repoKey(ref), ref);
+  const blobFailures = new Map<string, Error>();
+  await Promise.all(
+    [...repos].map(async ([key, ref]) => {
+      try {
+        await Promise.all([
+          ...layers.map(async (layer) => {
+            const result = await pusher.push(ref, layer);
+            options.onLayer?.(layer, result);
+          }),
+          pusher.push(ref, { digest: configInfo.digest, size: configInfo.raw.length, open: () => Promise.resolve(Readable.from([configInfo.raw])) }),
+        ]);
+      } catch (err) {
+        blobFailures.set(key, asError(err));
+      }
+    }),
+  );
+  const names: PushedName[] = [];
+  for (const ref of refs) {
+    const blobError = blobFailures.get(repoKey(ref));
+    if (blobError) {
+      names.push({ ref, error: blobError, blobsFailed: true });
+      continue;
+    }
+    try {
+      await putManifest(client.repository(ref, { push: true }), ref.digest ?? ref.tag ?? "latest", manifestInfo.raw, manifestInfo.mediaType);
+      names.push({ ref });
+    } catch (err) {
+      names.push({ ref, error: asError(err) });
+    }
+  }
+  return { digest: manifestInfo.digest, size: manifestInfo.raw.length, mediaType: manifestInfo.mediaType, names };
+}
+
+/**
+ * Like {@link pushImageNames}, but rejects when any name failed: with the blob error itself when a
+ * repository's blobs could not be pushed, else with a PushError listing the names.
+ */
+export async function pushImage(client: RegistryClient, image: Image, refs: readonly Reference[], options: PushOptions = {}): Promise<PushResult> {
+  const result = await pushImageNames(client, image, refs, options);
+  const blobFailure = result.names.find((n) => n.blobsFailed);
+  if (blobFailure?.error) throw blobFailure.error;
+  const failed = result.names.filter((n) => n.error !== undefined);
+  if (failed.length > 0) throw new PushError(failed.map((n) => ({ name: n.ref.original, cause: n.error ?? new Error("unknown") })));
+  return { digest: result.digest, size: result.size, mediaType: result.mediaType };
+}
+
+/** Saving failed for some names (worded like imgutil's SaveError). */
 export class PushError extends Error {
   override name = "PushError";
-  constructor(
-    readonly failed: readonly string[],
-    override readonly cause: unknown,
-  ) {
-    super(`failed to write image to the following tags: [${failed.join(" ")}]: ${cause instanceof Error ? cause.message : String(cause)}`);
+  constructor(readonly failures: readonly { readonly name: string; readonly cause: Error }[]) {
+    super(`failed to write image to the following tags: ${failures.map((f) => `[${f.name}: ${f.cause.message}]`).join(",")}`, {
+      cause: failures[0]?.cause,
+    });
   }
 }

@@ -1,4 +1,3 @@
-import { createGunzip } from "node:zlib";
 import type { Readable } from "node:stream";
 import { openBlob, readBlob } from "../registry/blobs.js";
 import type { RegistryClient, Repository } from "../registry/client.js";
@@ -13,11 +12,12 @@ import {
   isIndexMediaType,
   ManifestSchema,
   type ConfigInfo,
-  type Image,
   type Layer,
   type ManifestInfo,
 } from "./types.js";
+import { uncompressedStream } from "./compression.js";
 import { parseJson } from "./json.js";
+import type { StoredImage } from "./store.js";
 
 /** Largest image config we read. */
 export const CONFIG_LIMIT = 32 * 1024 * 1024;
@@ -53,21 +53,13 @@ export class RemoteLayer implements Layer {
     return Promise.resolve(openBlob(this.repo, this.digest, { size: this.size }));
   }
 
-  async uncompressed(): Promise<Readable> {
-    const blob = await this.open();
-    if (this.mediaType.endsWith("+zstd") || this.mediaType.endsWith(".zstd")) {
-      blob.destroy();
-      throw new Error(`layer ${this.digest} is zstd-compressed, which is not supported`);
-    }
-    if (this.mediaType.endsWith(".tar") || this.mediaType.endsWith("tar")) return blob;
-    const gunzip = createGunzip();
-    blob.on("error", (err) => gunzip.destroy(err));
-    return blob.pipe(gunzip);
+  uncompressed(): Promise<Readable> {
+    return uncompressedStream(this.mediaType, this.digest, () => this.open());
   }
 }
 
 /** An image in a registry, read lazily; an index is resolved to one platform's manifest. */
-export class RemoteImage implements Image {
+export class RemoteImage implements StoredImage {
   private manifestInfo: Promise<ManifestInfo> | undefined;
   private configInfo: Promise<ConfigInfo> | undefined;
   readonly repo: Repository;
@@ -78,6 +70,11 @@ export class RemoteImage implements Image {
     private readonly options: RemoteImageOptions = {},
   ) {
     this.repo = client.repository(ref, { retry: options.retry });
+  }
+
+  /** The reference as it was written. */
+  get name(): string {
+    return this.ref.original;
   }
 
   manifest(): Promise<ManifestInfo> {
@@ -130,7 +127,7 @@ export class RemoteImage implements Image {
   }
 
   /** `registry/repo@sha256:…` of the (platform-resolved) manifest. */
-  async digestReference(): Promise<string> {
+  async identifier(): Promise<string> {
     return this.ref.withDigest((await this.manifest()).digest).name;
   }
 }

@@ -28,6 +28,8 @@ export interface OpenOptions {
 /** The verdict of an access probe. */
 export interface ProbeResult {
   readonly readable: boolean;
+  /** The image does not exist (a registry 404): access was not denied, there is just nothing to read. */
+  readonly missing?: boolean;
   /** Why not (status, error), for debug logs. */
   readonly reason?: string;
 }

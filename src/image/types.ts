@@ -12,6 +12,7 @@ export const MediaType = {
   DockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
   DockerConfig: "application/vnd.docker.container.image.v1+json",
   DockerLayerGzip: "application/vnd.docker.image.rootfs.diff.tar.gzip",
+  DockerLayer: "application/vnd.docker.image.rootfs.diff.tar",
   DockerForeignLayer: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
 } as const;
 

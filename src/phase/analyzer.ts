@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { SourceImage } from "../image/handler.js";
+import type { StoredImage } from "../image/store.js";
 import { extractLayer } from "../layers/extract.js";
 import type { Logger } from "../log/logger.js";
 import { withTimer } from "../log/timer.js";
@@ -17,7 +17,7 @@ import type { ImageConfig } from "../image/types.js";
 /** An image to analyze, with the name it was given as. */
 export interface NamedImage {
   readonly name: string;
-  readonly image: SourceImage;
+  readonly image: StoredImage;
 }
 
 /** Inputs of {@link analyze}: everything resolved, no argv or environment. */
@@ -67,7 +67,7 @@ async function analyzePrevious(opts: AnalyzerOptions): Promise<PreviousAnalysis>
   let reference: string;
   let labels: Record<string, string>;
   try {
-    reference = await prev.image.digestReference();
+    reference = await prev.image.identifier();
     labels = (await prev.image.config()).config.config?.Labels ?? {};
   } catch (err) {
     opts.logger.info(`Ignoring image "${prev.name}" because it was corrupt`);
@@ -110,7 +110,7 @@ export async function analyze(opts: AnalyzerOptions): Promise<Analyzed> {
     const run = opts.runImage;
     if (run) {
       const exists = await run.image.exists();
-      const reference = exists ? await run.image.digestReference() : "";
+      const reference = exists ? await run.image.identifier() : "";
       if (opts.features.recordsRunImageTarget) {
         const target = exists ? targetFromConfig((await run.image.config()).config) : undefined;
         runImage = { reference, image: run.name, extend: false, ...(target ? { target } : {}) };

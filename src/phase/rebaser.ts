@@ -1,4 +1,4 @@
-import type { SourceImage } from "../image/handler.js";
+import type { StoredImage } from "../image/store.js";
 import { MutableImage } from "../image/mutable-image.js";
 import type { History, ImageConfig } from "../image/types.js";
 import type { Logger } from "../log/logger.js";
@@ -22,8 +22,8 @@ export class RebaseValidationError extends Error {
 export interface RebaserOptions {
   readonly features: PlatformFeatures;
   readonly logger: Logger;
-  readonly appImage: SourceImage;
-  readonly newBase: SourceImage;
+  readonly appImage: StoredImage;
+  readonly newBase: StoredImage;
   /** The new run image's name as chosen (checked against the label's image/mirrors on API 0.12+). */
   readonly newBaseName: string;
   /** Identifier recorded as `runImage.reference` (digest reference or layout identifier). */

@@ -106,7 +106,7 @@ describe("LayoutImage reads a umoci-built layout", () => {
     expect(config.architecture).toBe("amd64");
     expect(config.config?.Labels).toMatchObject({ "io.buildpacks.base.id": "test", "io.buildpacks.stack.id": "test.stack" });
     expect(await image.exists()).toBe(true);
-    expect(await image.digestReference()).toBe(`${layout}@${entry.digest}`);
+    expect(await image.identifier()).toBe(`${layout}@${entry.digest}`);
   });
 
   it("gives layers whose diffIDs hash their uncompressed tars and whose content is the rootfs", async () => {
@@ -216,10 +216,10 @@ describe("LayoutImage resolves a nested index", () => {
     const armImage = new LayoutImage(copy, { refName: "multi", platform: { os: "linux", architecture: "arm64" } });
     expect((await armImage.manifest()).digest).toBe(arm.digest);
     expect((await armImage.config()).config.architecture).toBe("arm64");
-    expect(await armImage.digestReference()).toBe(`${copy}@${arm.digest}`);
+    expect(await armImage.identifier()).toBe(`${copy}@${arm.digest}`);
     const amdImage = new LayoutImage(copy, { platform: { os: "linux", architecture: "amd64" } });
     expect((await amdImage.manifest()).digest).toBe(amd.digest);
-    const reopened = LayoutImage.fromIdentifier(await armImage.digestReference());
+    const reopened = LayoutImage.fromIdentifier(await armImage.identifier());
     expect((await reopened.config()).config.architecture).toBe("arm64");
     await expect(new LayoutImage(copy, { platform: { os: "linux", architecture: "s390x" } }).manifest()).rejects.toThrow(
       /no manifest for platform linux\/s390x/,

@@ -132,7 +132,7 @@ describe("image index", () => {
       expect(manifest.digest).toBe(amd64);
       expect(manifest.mediaType).toBe(MediaType.OciManifest);
       expect((await image.config()).config.architecture).toBe("amd64");
-      expect(await image.digestReference()).toBe(`${registry().host}/cnb/multi@${amd64}`);
+      expect(await image.identifier()).toBe(`${registry().host}/cnb/multi@${amd64}`);
     });
   });
 

@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { SourceImage } from "../../image/handler.js";
+import type { StoredImage } from "../../image/store.js";
 import { MutableImage } from "../../image/mutable-image.js";
 import type { Layer } from "../../image/types.js";
 import { appSliceSources } from "../../layers/app-slices.js";
@@ -40,7 +40,7 @@ export interface ExporterOptions {
   readonly processType: string;
   readonly launcherPath: string;
   /** The run image (base) and its identifier for the label (`runImage.reference`). */
-  readonly base: SourceImage;
+  readonly base: StoredImage;
   readonly baseReference: string;
   /** Run image names for the label: `runImage.image`/`mirrors` (API 0.12+) and `stack.runImage`. */
   readonly runImageNames: { image?: string; mirrors?: string[] };
@@ -48,7 +48,7 @@ export interface ExporterOptions {
   readonly labelRunImageNames: boolean;
   /** The previous image's metadata (analyzed.toml) and the image itself, for layer reuse. */
   readonly previousMetadata: LifecycleMetadata;
-  readonly previous: SourceImage | undefined;
+  readonly previous: StoredImage | undefined;
   readonly owner: Owner;
   readonly created: string;
   readonly execEnv: string;

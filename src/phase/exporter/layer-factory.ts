@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { FileLayer } from "../../image/file-layer.js";
 import { MediaType, type Layer } from "../../image/types.js";
-import { buildLayerBlob, diffIdOf, type LayerBlob } from "../../layers/pipeline.js";
+import type { LayerEncoding } from "../../image/store.js";
+import { buildLayerBlob, diffIdOf, writeLayerTar, type LayerBlob } from "../../layers/pipeline.js";
 import type { LayerSource } from "../../layers/layer-source.js";
 import type { Limiter } from "../../util/limiter.js";
 
@@ -31,6 +32,8 @@ export interface LayerFactoryOptions {
   readonly limiter: Limiter;
   /** Called as soon as a new layer's blob exists, so its upload can start right away. */
   readonly onBuilt?: (layer: FileLayer) => void;
+  /** How new layers are encoded (default gzip blobs; the daemon takes plain tars). */
+  readonly encoding?: LayerEncoding;
 }
 
 /**
@@ -92,12 +95,24 @@ export class LayerFactory {
   }
 
   private async buildNow(id: string, source: LayerSource, keepTar: boolean, announce: boolean): Promise<MadeLayer> {
+    if (this.options.encoding === "tar") return this.buildTar(id, source, announce);
     const tarPath = keepTar ? join(this.options.tmpDir, `tar-${randomBytes(8).toString("hex")}.tar`) : undefined;
     const blob = await buildLayerBlob(source, this.options.tmpDir, { limiter: this.options.limiter, uncompressedPath: tarPath });
     if (tarPath) this.tars.set(id, tarPath);
     const layer = new BuiltLayer(blob.path, blob.digest, blob.diffId, blob.size, MediaType.OciLayerGzip);
     if (announce) this.options.onBuilt?.(layer);
     return { layer, diffId: blob.diffId, reused: false, blob };
+  }
+
+  /** A plain-tar layer: the tar is the blob (its digest is the diffID) and also what a volume cache keeps. */
+  private async buildTar(id: string, source: LayerSource, announce: boolean): Promise<MadeLayer> {
+    const path = join(this.options.tmpDir, `tar-${randomBytes(8).toString("hex")}.tar`);
+    const tar = await this.options.limiter.run(() => writeLayerTar(source, path));
+    this.tars.set(id, path);
+    const layer = new BuiltLayer(path, tar.diffId, tar.diffId, tar.size, MediaType.OciLayer);
+    if (announce) this.options.onBuilt?.(layer);
+    const blob: LayerBlob = { diffId: tar.diffId, digest: tar.diffId, size: tar.size, uncompressedSize: tar.size, path, uncompressedPath: path };
+    return { layer, diffId: tar.diffId, reused: false, blob };
   }
 
   private async produce(id: string, source: LayerSource, reuse: ReadonlyMap<string, Layer>, keepTar: boolean): Promise<MadeLayer> {
