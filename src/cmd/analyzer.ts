@@ -1,4 +1,4 @@
-import type { ImageStore, ProbeResult } from "../image/store.js";
+import type { ImageStore } from "../image/store.js";
 import { analyze } from "../phase/analyzer.js";
 import { errorMessage, LifecycleError } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
@@ -8,7 +8,7 @@ import { writeAnalyzed } from "../platform/files/analyzed.js";
 import { readRunTomlIfExists } from "../platform/files/run.js";
 import { readStackTomlIfExists } from "../platform/files/stack.js";
 import { absoluteDir, substituteLayers, validateReferences, validateSameRegistry } from "../platform/inputs.js";
-import { selectRunImage, type RunImageCandidates } from "../platform/run-image-selection.js";
+import { selectRunImage, type ReadProbe, type RunImageCandidates } from "../platform/run-image-selection.js";
 import { checkWriteAccess } from "../registry/access.js";
 import type { RegistryClient } from "../registry/client.js";
 import { DefaultKeychain } from "../registry/keychain.js";
@@ -157,11 +157,11 @@ export const analyzerCommand: PhaseCommand<AnalyzerInputs, AnalyzerRuntime> = {
     if (runImage === "") {
       const candidates = await runImageCandidates(ctx, features.usesRunToml, flagString(f, "run") || "/cnb/run.toml", flagString(f, "stack") || "/cnb/stack.toml");
       // daemon and layout images need no access check (contract §6.1)
-      let probe: (ref: string) => Promise<ProbeResult> = () => Promise.resolve({ readable: true });
+      let probe: ReadProbe = () => Promise.resolve({ readable: true });
       if (storeKind === "registry") {
         if (keychainError !== undefined) throw fail(errorMessage(keychainError));
         const store = await createImageStore("registry", { client: getClient, layoutDir: "" });
-        probe = (ref) => store.probeRead(ref);
+        probe = (ref, signal) => store.probeRead(ref, { signal });
       }
       runImage = await selectRunImage(candidates, registryOf(outputImage), probe, ctx.logger);
     }

@@ -77,7 +77,7 @@ async function setAppImage(inputs: RebaserInputs, ctx: CommandContext, store: Im
   const runImageName = await selectRunImage(
     { image: fromLabel.image, mirrors: fromLabel.mirrors ?? [] },
     Reference.tryParse(inputs.appImage)?.registry,
-    (ref) => store.probeRead(ref),
+    (ref, signal) => store.probeRead(ref, { signal }),
     ctx.logger,
   );
   return { store, appImage, runImageName };

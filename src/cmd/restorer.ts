@@ -122,7 +122,7 @@ async function verifyRunImageAccess(selected: string, inputs: RestorerInputs, st
     logger.info(`No run metadata found at path "${inputs.runPath}"`);
     return;
   }
-  await verifySelectedRunImage(selected, runToml, (ref) => store.probeRead(ref), logger);
+  await verifySelectedRunImage(selected, runToml, (ref, signal) => store.probeRead(ref, { signal }), logger);
 }
 
 export const restorerCommand: PhaseCommand<RestorerInputs, RestorerRuntime> = {

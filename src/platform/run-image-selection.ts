@@ -16,77 +16,168 @@ export interface ProbeResult {
   readonly reason?: string;
 }
 
-/** Probes whether a candidate reference can be read. */
-export type ReadProbe = (reference: string) => Promise<ProbeResult>;
+/** Probes whether a candidate reference can be read; must stop (reject or resolve) once `signal` aborts. */
+export type ReadProbe = (reference: string, signal: AbortSignal) => Promise<ProbeResult>;
+
+/**
+ * How long a higher-priority probe may stay unanswered before the next candidate is probed as well:
+ * a silent registry costs at most this much when a lower-priority candidate is readable.
+ */
+export const HEDGE_DELAY_MS = 500;
+
+/** The most a single probe may take, connect and response, retries included (never multiplied by them). */
+export const PROBE_TIMEOUT_MS = 5_000;
+
+/** Timing of the selection (tests shorten it). */
+export interface SelectionTiming {
+  readonly hedgeDelayMs?: number;
+  readonly probeTimeoutMs?: number;
+}
+
+/** One candidate during a selection. */
+interface Candidate {
+  readonly ref: string;
+  readonly registry: string | undefined;
+  readonly sameRegistry: boolean;
+  started?: number;
+  finished?: number;
+  result?: ProbeResult;
+  controller?: AbortController;
+  hedge?: NodeJS.Timeout;
+}
+
+/** A probe bounded by `timeoutMs` and by `parent`; a rejection becomes "not readable". */
+async function boundedProbe(probe: ReadProbe, ref: string, parent: AbortSignal, timeoutMs: number): Promise<ProbeResult> {
+  const signal = AbortSignal.any([parent, AbortSignal.timeout(timeoutMs)]);
+  try {
+    const result = await probe(ref, signal);
+    if (signal.aborted && !parent.aborted) return { readable: false, reason: `no answer within ${timeoutMs} ms` };
+    return result;
+  } catch (err) {
+    if (signal.aborted && !parent.aborted) return { readable: false, reason: `no answer within ${timeoutMs} ms` };
+    return { readable: false, reason: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+function candidateLine(c: Candidate, chosen: Candidate | undefined, now: number): string {
+  const where = `registry ${c.registry ?? "?"}${c.sameRegistry ? ", the output image's registry" : ""}`;
+  if (c.started === undefined) {
+    const why = c.registry === undefined ? "not a valid image reference" : "a higher-priority candidate is readable";
+    return `  ${c.ref} (${where}): skipped, ${why}`;
+  }
+  if (c.result === undefined) return `  ${c.ref} (${where}): probe cancelled after ${now - c.started} ms, a higher-priority candidate is readable`;
+  const took = `${(c.finished ?? now) - c.started} ms`;
+  if (c.result.readable) return `  ${c.ref} (${where}): readable (${took})${c === chosen ? ", selected" : ""}`;
+  return `  ${c.ref} (${where}): not readable (${took})${c.result.reason ? `: ${c.result.reason}` : ""}`;
+}
 
 /**
  * Picks the run image from `image` + `mirrors` (contract §6.1): the first readable candidate on the
- * target registry, else the first readable candidate, in list order. All probes start at once; the
- * choice still follows list order. The whole decision is logged at debug level.
+ * target registry, else the first readable candidate, in list order. Candidates are probed in that
+ * priority order: a probe starts only when every higher-priority one has failed, or when the one
+ * before it has been silent for the hedge delay; the choice is made as soon as the highest-priority
+ * readable candidate is known, and the probes no longer needed are cancelled. So a fast answer on
+ * the preferred registry means no other registry is contacted, and a silent registry costs at most
+ * the hedge delay (or, when it is the one that must answer first, the probe bound). The decision is
+ * logged at debug level, one line per candidate.
  */
 export async function selectRunImage(
   candidates: RunImageCandidates,
   targetRegistry: string | undefined,
   probe: ReadProbe,
   logger: Logger,
+  timing: SelectionTiming = {},
 ): Promise<string> {
   if (candidates.image === "") {
     throw new LifecycleError(ExitCode.InvalidArgs, "missing run image metadata (-run-image)");
   }
-  const list = [candidates.image, ...candidates.mirrors];
-  logger.debug(`Selecting run image for target registry '${targetRegistry ?? ""}' from candidates: ${list.join(", ")}`);
-  const probes = new Map<string, Promise<ProbeResult>>();
-  const probeOf = (ref: string) => {
-    let p = probes.get(ref);
-    if (!p) {
-      p = registryOf(ref) === undefined
-        ? Promise.resolve({ readable: false, reason: "not a valid image reference" })
-        : probe(ref).catch((err: unknown) => ({ readable: false, reason: err instanceof Error ? err.message : String(err) }));
-      probes.set(ref, p);
-    }
-    return p;
-  };
-  list.forEach((ref) => void probeOf(ref));
-  const verdicts = await Promise.all(list.map(async (ref) => ({ ref, result: await probeOf(ref) })));
-  for (const { ref, result } of verdicts) {
-    logger.debug(`  ${ref} (registry ${registryOf(ref) ?? "?"}): ${result.readable ? "readable" : `not readable${result.reason ? ` (${result.reason})` : ""}`}`);
-  }
-  const sameRegistry = verdicts.find((v) => registryOf(v.ref) === targetRegistry && v.result.readable);
-  if (sameRegistry) {
-    logger.debug(`Selected run image '${sameRegistry.ref}': first readable candidate on registry '${targetRegistry ?? ""}'`);
-    return sameRegistry.ref;
-  }
-  const first = verdicts.find((v) => v.result.readable);
-  if (first) {
-    logger.debug(`Selected run image '${first.ref}': no readable candidate on registry '${targetRegistry ?? ""}', first readable candidate`);
-    return first.ref;
-  }
-  throw new LifecycleError(ExitCode.InvalidArgs, "failed to find accessible run image");
+  const hedgeDelay = timing.hedgeDelayMs ?? HEDGE_DELAY_MS;
+  const probeTimeout = timing.probeTimeoutMs ?? PROBE_TIMEOUT_MS;
+  const listed = [...new Set([candidates.image, ...candidates.mirrors])].map((ref): Candidate => {
+    const registry = registryOf(ref);
+    return { ref, registry, sameRegistry: registry !== undefined && registry === targetRegistry };
+  });
+  // priority order: same-registry candidates first, then the others, each in list order
+  const ordered = [...listed.filter((c) => c.sameRegistry), ...listed.filter((c) => !c.sameRegistry && c.registry !== undefined)];
+  logger.debug(`Selecting run image for target registry '${targetRegistry ?? ""}' from candidates: ${listed.map((c) => c.ref).join(", ")}`);
+
+  const chosen = await new Promise<Candidate | undefined>((resolve) => {
+    const parent = new AbortController();
+    let next = 0;
+    let settled = false;
+    const finish = (winner: Candidate | undefined) => {
+      if (settled) return;
+      settled = true;
+      for (const c of ordered) clearTimeout(c.hedge);
+      parent.abort();
+      resolve(winner);
+    };
+    const startNext = () => {
+      const c = ordered[next++];
+      if (!c || settled) return;
+      c.started = Date.now();
+      c.hedge = setTimeout(() => {
+        if (c.result === undefined && next < ordered.length && ordered[next - 1] === c) startNext();
+      }, hedgeDelay);
+      void boundedProbe(probe, c.ref, parent.signal, probeTimeout).then((result) => {
+        clearTimeout(c.hedge);
+        if (settled) return;
+        c.result = result;
+        c.finished = Date.now();
+        evaluate();
+      });
+    };
+    const evaluate = () => {
+      for (const c of ordered) {
+        if (c.started === undefined) {
+          startNext();
+          return;
+        }
+        if (c.result === undefined) return;
+        if (c.result.readable) {
+          finish(c);
+          return;
+        }
+      }
+      finish(undefined);
+    };
+    evaluate();
+  });
+
+  const now = Date.now();
+  for (const c of listed) logger.debug(candidateLine(c, chosen, now));
+  if (!chosen) throw new LifecycleError(ExitCode.InvalidArgs, "failed to find accessible run image");
+  const how = chosen.sameRegistry ? `first readable candidate on registry '${targetRegistry ?? ""}'` : `no readable candidate on registry '${targetRegistry ?? ""}', first readable candidate`;
+  logger.debug(`Selected run image '${chosen.ref}': ${how}`);
+  return chosen.ref;
 }
 
 /**
  * The restorer's check of the analyzer's choice (Platform API 0.14+, issue 1590): when the selected
  * image is listed in run.toml (as an image or a mirror, digest-insensitive) only that image is
- * probed, and an unreadable one fails with exit 1; an unlisted image (an extension switched it) is
- * kept without a probe. It never re-selects and never falls back to the primary.
+ * probed, within the same bound as a selection probe, and an unreadable one fails with exit 1; an
+ * unlisted image (an extension switched it) is kept without a probe. It never re-selects and never
+ * falls back to the primary.
  */
 export async function verifySelectedRunImage(
   selected: string,
   runToml: { readonly images: readonly RunImageCandidates[] },
   probe: ReadProbe,
   logger: Logger,
+  timing: SelectionTiming = {},
 ): Promise<void> {
   const listed = runToml.images.some((e) => sameImageName(e.image, selected) || e.mirrors.some((m) => sameImageName(m, selected)));
   if (!listed) {
     logger.debug(`Run image '${selected}' is not listed in run.toml; keeping it without an access check`);
     return;
   }
-  const result = await probe(selected).catch((err: unknown) => ({ readable: false, reason: err instanceof Error ? err.message : String(err) }));
+  const started = Date.now();
+  const result = await boundedProbe(probe, selected, new AbortController().signal, timing.probeTimeoutMs ?? PROBE_TIMEOUT_MS);
   if (!result.readable) {
-    logger.debug(`Run image '${selected}' is not readable: ${result.reason ?? ""}`);
+    logger.debug(`Run image '${selected}' is not readable (${Date.now() - started} ms): ${result.reason ?? ""}`);
     throw new LifecycleError(ExitCode.Failed, `selected run image '${selected}' is not accessible`);
   }
-  logger.debug(`Keeping run image '${selected}' selected by the analyzer`);
+  logger.debug(`Keeping run image '${selected}' selected by the analyzer (readable, ${Date.now() - started} ms)`);
 }
 
 /**
