@@ -249,6 +249,8 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
         created: createdTime(ctx.env, features, logger),
         execEnv: ctx.env.CNB_EXEC_ENV || "production",
         parallel: inputs.parallel,
+        extendedDir: inputs.extendedDir,
+        extend: analyzed.runImage?.extend ?? false,
       });
     } catch (err) {
       if (err instanceof LifecycleError) throw err;

@@ -1,7 +1,7 @@
 // The tar entry model shared by the writer and the layer sources.
 
-/** Entry kinds the lifecycle writes (Go `tar.Type*` flags '0', '5', '2', '3', '4', '6'). */
-export type TarEntryType = "file" | "dir" | "symlink" | "char" | "block" | "fifo";
+/** Entry kinds the lifecycle writes (Go `tar.Type*` flags '0', '5', '2', '1', '3', '4', '6'); hard links only when copying a tar. */
+export type TarEntryType = "file" | "dir" | "symlink" | "link" | "char" | "block" | "fifo";
 
 /** A path as bytes (exactly as on disk) or as a string (encoded as UTF-8). */
 export type TarPath = string | Uint8Array;
@@ -16,7 +16,7 @@ export interface TarEntry {
   readonly gid: number;
   /** Content length for files; ignored (written as 0) for every other type. */
   readonly size?: number;
-  /** Symlink target. */
+  /** Symlink target, or the name a hard link points at. */
   readonly linkname?: TarPath;
   /** Whole seconds since the epoch; defaults to {@link NORMALIZED_MTIME}. */
   readonly mtime?: number;
@@ -29,6 +29,8 @@ export interface TarEntry {
   readonly source?: TarPath;
   /** In-memory content for small synthetic files (alternative to `source`). */
   readonly content?: Uint8Array;
+  /** Content streamed from elsewhere (an entry of another tar), read once while the entry is written. */
+  readonly stream?: AsyncIterable<Uint8Array>;
 }
 
 /** 1980-01-01T00:00:01Z in seconds: the mtime of every lifecycle layer entry. */

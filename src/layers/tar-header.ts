@@ -16,6 +16,7 @@ export class TarHeaderError extends Error {
 const TYPE_FLAG: Record<TarEntryType, number> = {
   file: 0x30, // '0'
   symlink: 0x32, // '2'
+  link: 0x31, // '1'
   char: 0x33, // '3'
   block: 0x34, // '4'
   dir: 0x35, // '5'

@@ -196,6 +196,8 @@ export async function* tarChunks(
           }
           from = out.put(e.content, from);
         }
+      } else if (e.stream !== undefined) {
+        yield* copyStream(e, e.stream, size, out);
       } else if (e.source === undefined) {
         throw new TarContentError(`tar entry '${describe(e.name)}' has a size but no content source`);
       } else if (size <= syncReadMax) {
@@ -244,6 +246,23 @@ async function* streamFile(e: TarEntry, source: TarPath, size: number, out: Chun
   } finally {
     await fh.close();
   }
+}
+
+/** Copies streamed content into the chunks, checking that it has exactly `size` bytes. */
+async function* copyStream(e: TarEntry, stream: AsyncIterable<Uint8Array>, size: number, out: ChunkBuffer): AsyncGenerator<Buffer, void, undefined> {
+  let done = 0;
+  for await (const piece of stream) {
+    if (done + piece.length > size) throw tooLong(e);
+    for (let from = 0; from < piece.length; ) {
+      if (out.full) {
+        yield out.take();
+        await out.next();
+      }
+      from = out.put(piece, from);
+    }
+    done += piece.length;
+  }
+  if (done < size) throw missed(e, size - done);
 }
 
 /** The archive as a byte stream (a Readable over {@link tarChunks}). */

@@ -37,6 +37,8 @@ export interface PlatformFeatures {
   readonly restorerResolvesRunImageForExtensions: boolean;
   /** Dockerfile extensions are experimental below 0.13. */
   readonly extensionsExperimental: boolean;
+  /** 0.12+: the exporter adds the layers extensions added to the run image (`-extended`) and can start from its config. */
+  readonly exportsExtendedRunImage: boolean;
 }
 
 /** The feature switches of a Platform API. */
@@ -59,5 +61,6 @@ export function platformFeatures(api: ApiVersion): PlatformFeatures {
     execEnvLabel: api.atLeast("0.15"),
     restorerResolvesRunImageForExtensions: api.atLeast("0.10"),
     extensionsExperimental: api.lessThan("0.13"),
+    exportsExtendedRunImage: api.atLeast("0.12"),
   };
 }

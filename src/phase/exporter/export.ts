@@ -20,6 +20,7 @@ import { saveImage } from "../save-image.js";
 import { buildBom } from "./build-bom.js";
 import { exportCache } from "./cache-export.js";
 import { buildAppImage } from "./exporter.js";
+import { readExtendedRunImage } from "./extension-layers.js";
 import { LayerFactory } from "./layer-factory.js";
 import { copyLifecycleSboms } from "./sbom-copy.js";
 
@@ -73,6 +74,10 @@ export interface ExportOptions {
   readonly execEnv: string;
   /** Export the cache concurrently with the app image (`-parallel`). */
   readonly parallel: boolean;
+  /** `-extended`: where the extender left the extended run image (`<extended>/run`). */
+  readonly extendedDir: string;
+  /** analyzed.toml `run-image.extend`: start from the extended image's config. */
+  readonly extend: boolean;
   /** Where the temporary layer files go (default the OS temp dir). */
   readonly tmpRoot?: string;
 }
@@ -110,6 +115,7 @@ export async function exportApp(opts: ExportOptions): Promise<void> {
     } catch (err) {
       throw new Error(`read build metadata: ${errorMessage(err)}`, { cause: err });
     }
+    const extended = features.exportsExtendedRunImage ? await readExtendedRunImage(opts.extendedDir) : undefined;
     const { image } = await buildAppImage({
       features,
       logger,
@@ -131,6 +137,9 @@ export async function exportApp(opts: ExportOptions): Promise<void> {
       execEnv: opts.execEnv,
       factory,
       keepCacheTars: cache?.kind === "volume",
+      extended,
+      // an OCI layout app keeps the run image's config (contract §2.3 step 7)
+      extendConfig: features.exportsExtendedRunImage && opts.extend && store.kind !== "layout",
     });
     const saved = await saveImage(store, image, opts.names, logger);
     const bom = features.reportHasBuildBom ? await buildBom(opts.layersDir, opts.group) : [];

@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { StoredImage } from "../../image/store.js";
 import { MutableImage } from "../../image/mutable-image.js";
-import type { Layer } from "../../image/types.js";
+import type { History, Layer } from "../../image/types.js";
 import { appSliceSources } from "../../layers/app-slices.js";
 import { directoryLayerSource } from "../../layers/directory-layer.js";
 import type { LayerSource, Owner } from "../../layers/layer-source.js";
@@ -20,6 +20,7 @@ import { readStoreTomlIfExists } from "../../platform/files/store.js";
 import { LIFECYCLE_COMMIT, LIFECYCLE_VERSION } from "../../version.js";
 import { escapeBuildpackId } from "../restorer.js";
 import { findBuildpackLayers } from "./buildpack-layers.js";
+import type { ExtendedRunImage } from "./extension-layers.js";
 import type { LayerFactory, MadeLayer } from "./layer-factory.js";
 import { applyLaunchConfig, baseHistory, entrypoint, layerHistory } from "./launch-config.js";
 
@@ -55,6 +56,10 @@ export interface ExporterOptions {
   readonly factory: LayerFactory;
   /** Keep uncompressed tars of cache=true layers (a volume cache will store them). */
   readonly keepCacheTars: boolean;
+  /** The run image as extensions extended it (API 0.12+), when `<extended>/run` holds one. */
+  readonly extended?: ExtendedRunImage;
+  /** analyzed.toml says `run-image.extend`: the app's config starts from the extended image's. */
+  readonly extendConfig?: boolean;
 }
 
 /** One layer of the app image in order, with what the label and history need. */
@@ -62,6 +67,8 @@ interface PlannedLayer {
   readonly id: string;
   readonly made: Promise<MadeLayer>;
   readonly createdBy: string;
+  /** A whole history entry to use instead of `createdBy` (extension layers keep the extended image's). */
+  readonly history?: History;
 }
 
 const LIFECYCLE_ID = "buildpacksio/lifecycle";
@@ -105,11 +112,20 @@ export async function buildAppImage(opts: ExporterOptions): Promise<{ image: Mut
     const prev = await previousLayers(opts);
     const prevMd = opts.previousMetadata;
     const planned: PlannedLayer[] = [];
-    const plan = (id: string, createdBy: string, made: Promise<MadeLayer>) => {
+    const plan = (id: string, createdBy: string, made: Promise<MadeLayer>, history?: History) => {
       made.catch(() => undefined); // awaited in order below; avoid unhandled rejections meanwhile
-      planned.push({ id, made, createdBy });
+      planned.push({ id, made, createdBy, ...(history ? { history } : {}) });
       return made;
     };
+
+    // extension layers (never reused) and the extended config
+    if (opts.extendConfig) {
+      if (!opts.extended) throw new ExportError("missing extended run image");
+      image.editableConfig.config = structuredClone(opts.extended.config.config ?? {});
+    }
+    for (const ext of opts.extended?.layers ?? []) {
+      void plan(ext.id, ext.history.created_by ?? "", factory.make(ext.id, ext.source), ext.history);
+    }
 
     // buildpack launch layers
     const buildpacks: BuildpackLayersMetadata[] = [];
@@ -184,7 +200,7 @@ export async function buildAppImage(opts: ExporterOptions): Promise<{ image: Mut
       }
       logger.debug(`Layer '${p.id}' SHA: ${made.diffId}`);
       image.addLayer(made.layer);
-      history.push(layerHistory(opts.created, p.createdBy, keepHistory));
+      history.push(p.history && keepHistory ? { ...p.history, created: opts.created } : layerHistory(opts.created, p.createdBy, keepHistory));
       if (p.id === lastApp) {
         if (appReused > 0) logger.info(`Reused ${appReused}/${appMade.length} app layer(s)`);
         if (appReused < appMade.length) logger.info(`Added ${appMade.length - appReused}/${appMade.length} app layer(s)`);
