@@ -49,12 +49,17 @@ interface Candidate {
 /** A probe bounded by `timeoutMs` and by `parent`; a rejection becomes "not readable". */
 async function boundedProbe(probe: ReadProbe, ref: string, parent: AbortSignal, timeoutMs: number): Promise<ProbeResult> {
   const signal = AbortSignal.any([parent, AbortSignal.timeout(timeoutMs)]);
+  const timedOut = (): ProbeResult => ({ readable: false, reason: `no answer within ${timeoutMs} ms` });
+  // the bound holds even for a probe that does not stop when its signal aborts
+  const stopped = new Promise<ProbeResult>((resolve) => {
+    if (signal.aborted) resolve(timedOut());
+    else signal.addEventListener("abort", () => resolve(timedOut()), { once: true });
+  });
   try {
-    const result = await probe(ref, signal);
-    if (signal.aborted && !parent.aborted) return { readable: false, reason: `no answer within ${timeoutMs} ms` };
-    return result;
+    const result = await Promise.race([probe(ref, signal), stopped]);
+    return signal.aborted && !parent.aborted ? timedOut() : result;
   } catch (err) {
-    if (signal.aborted && !parent.aborted) return { readable: false, reason: `no answer within ${timeoutMs} ms` };
+    if (signal.aborted && !parent.aborted) return timedOut();
     return { readable: false, reason: err instanceof Error ? err.message : String(err) };
   }
 }

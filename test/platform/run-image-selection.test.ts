@@ -82,6 +82,14 @@ describe("selectRunImage", () => {
     expect(calls[0]?.signal.aborted).toBe(true);
   });
 
+  it("holds the bound even for a probe that ignores its signal (a transport that cannot be cancelled)", async () => {
+    const deaf: ReadProbe = (ref) => (ref === "out.io/run" ? new Promise(() => undefined) : Promise.resolve({ readable: true }));
+    const start = Date.now();
+    const chosen = await selectRunImage({ image: "out.io/run", mirrors: ["mirror.io/run"] }, "out.io", deaf, new MemoryLogger(), timing);
+    expect(chosen).toBe("mirror.io/run");
+    expect(Date.now() - start).toBeLessThan(timing.probeTimeoutMs + 300);
+  });
+
   it("prefers a slow higher-priority candidate that answers within its bound over a faster lower-priority one", async () => {
     const { probe } = fakeProbe({ "out.io/run": readable(150), "mirror.io/run": readable(5) });
     const chosen = await selectRunImage({ image: "out.io/run", mirrors: ["mirror.io/run"] }, "out.io", probe, new MemoryLogger(), timing);
