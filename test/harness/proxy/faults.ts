@@ -7,7 +7,13 @@ export type Fault =
   /** Forward a manifest GET; on a 2xx manifest answer serve it with `layers: []`. */
   | { kind: "empty-layers" }
   /** Forward; on a 2xx answer reply 307 to the redirect listener on another host name instead. */
-  | { kind: "redirect-other-host" };
+  | { kind: "redirect-other-host" }
+  /** Answer `status` with a body that repeats the request's Authorization header (as a JSON detail or as text). */
+  | { kind: "echo-authorization"; status: number; format: "json" | "text" }
+  /** Read the request, then close the connection without an answer (FIN; `rst: true` sends a TCP reset). */
+  | { kind: "drop"; rst?: boolean }
+  /** Read the request and never answer; applied when the client gives up and closes the connection. */
+  | { kind: "stall" };
 
 /** A registry-style JSON error body: `{"errors":[{"code","message","detail"}]}`. */
 export function registryErrorBody(code: string, message: string, detail: unknown = null): string {
@@ -58,4 +64,23 @@ export const faults = {
   redirectToOtherHost(): Fault {
     return { kind: "redirect-other-host" };
   },
+  /** `status` with the request's Authorization header echoed in the body, like a careless registry or proxy. */
+  echoAuthorization(status = 403, format: "json" | "text" = "json"): Fault {
+    return { kind: "echo-authorization", status, format };
+  },
+  /** No answer: the connection is closed once the request has been read (a reset before the headers). */
+  drop(options: { rst?: boolean } = {}): Fault {
+    return { kind: "drop", ...options };
+  },
+  /** No answer and no close: the request hangs until the client aborts it (then the fault counts as applied). */
+  stall(): Fault {
+    return { kind: "stall" };
+  },
 };
+
+/** The body an `echo-authorization` fault answers with. */
+export function echoedAuthorizationBody(authorization: string | undefined, format: "json" | "text"): string {
+  const value = authorization ?? "";
+  if (format === "text") return `access denied for request with headers:\nAuthorization: ${value}\nUser-Agent: echo\n`;
+  return registryErrorBody("DENIED", `access denied (Authorization: ${value})`, { Authorization: [value] });
+}
