@@ -157,14 +157,15 @@ describe("fault proxy", () => {
     }
   });
 
-  it.each(["json", "text"] as const)("echoes the request's Authorization header in a %s error body", async (format) => {
+  it.each(["json", "text", "bare"] as const)("echoes the request's Authorization header in a %s error body", async (format) => {
     const rule = proxy().addRule({ method: "GET", path: MANIFEST_PATH, times: 1, fault: faults.echoAuthorization(403, format) });
     const authorization = "Basic ZWNobzpzZWNyZXQ=";
     const response = await getManifest(proxy().url, { authorization });
     expect(response.status).toBe(403);
-    expect(response.headers.get("content-type")).toMatch(format === "json" ? /^application\/json/ : /^text\/plain/);
+    expect(response.headers.get("content-type")).toMatch(format === "text" ? /^text\/plain/ : /^application\/json/);
     const text = await response.text();
-    expect(text).toContain(authorization);
+    expect(text).toContain(format === "bare" ? "ZWNobzpzZWNyZXQ=" : authorization);
+    if (format === "bare") expect(text).not.toContain("Basic");
     if (format === "json") expect((JSON.parse(text) as { errors: { detail: unknown }[] }).errors[0]?.detail).toEqual({ Authorization: [authorization] });
     expect((await getManifest(proxy().url)).status).toBe(200);
     expect(rule.hits).toBe(1);

@@ -112,7 +112,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       applied();
       if (fault.kind === "respond") sendBody(res, record, fault.status, fault.headers, fault.body);
       else if (fault.kind === "echo-authorization") {
-        const type = fault.format === "json" ? "application/json; charset=utf-8" : "text/plain; charset=utf-8";
+        const type = fault.format === "text" ? "text/plain; charset=utf-8" : "application/json; charset=utf-8";
         sendBody(res, record, fault.status, { "content-type": type }, echoedAuthorizationBody(req.headers.authorization, fault.format));
       } else if (fault.rst) req.socket.resetAndDestroy();
       else req.socket.destroy();
