@@ -43,7 +43,9 @@ export class Pinger {
   async ping(call: CallOptions = {}): Promise<PingResult> {
     if (this.result) return this.result;
     if (!this.task || this.task.abandoned) {
-      const task = new SharedTask((signal) => this.pingOnce({ signal, timeoutMs: call.timeoutMs }));
+      // the shared exchange has no time limit of its own: each caller's wait has (below), and the
+      // exchange is cancelled once no caller waits any more
+      const task = new SharedTask((signal) => this.pingOnce({ signal }));
       this.task = task;
       task.outcome.then(
         (result) => (this.result = result),
@@ -52,7 +54,7 @@ export class Pinger {
         },
       );
     }
-    // a ping is one exchange per scheme tried, each bounded by `timeoutMs`
+    // a ping is one exchange per scheme tried, each allowed `timeoutMs`
     const limit = call.timeoutMs === undefined ? undefined : call.timeoutMs * this.schemes.length;
     const url = new URL(`https://${this.options.registry}/v2/`);
     const deadline = startDeadline(call.signal, limit, () => timeoutError({ method: "GET", url, timeoutMs: limit }));

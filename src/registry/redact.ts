@@ -11,8 +11,12 @@ function looksLikeBasic(value: string): boolean {
   return Buffer.from(value, "base64").toString("latin1").includes(":");
 }
 
-/** A bearer or identity token: long, or with the digits and punctuation words do not have. */
+/**
+ * A bearer or identity token: long, or with the digits and punctuation words do not have, and not
+ * a challenge's parameter name (`Bearer realm="…"`).
+ */
 function looksLikeToken(value: string): boolean {
+  if (/^[A-Za-z_]{1,11}=$/.test(value)) return false;
   return value.length >= 12 || /[0-9._~+/=-]/.test(value);
 }
 

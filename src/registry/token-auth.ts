@@ -90,7 +90,8 @@ export class TokenAuthenticator {
     if (cached && this.now() < cached.refreshAt) return cached.token;
     let task = this.inflight.get(key);
     if (!task || task.abandoned) {
-      const started = new SharedTask((signal) => this.fetch(challenge, scopes, { signal, timeoutMs: call.timeoutMs }));
+      // as for the ping: the fetch is bounded by its callers' waits, and cancelled when none is left
+      const started = new SharedTask((signal) => this.fetch(challenge, scopes, { signal }));
       task = started;
       this.inflight.set(key, started);
       const forget = () => {
