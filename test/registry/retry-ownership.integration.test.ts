@@ -109,6 +109,13 @@ describe("the ping belongs to the request it is made for", () => {
     expect(proxy().count({ path: MANIFESTS })).toBe(0);
   });
 
+  it("is tried at most 5 times by a request with the default policy when its connection drops", async () => {
+    proxy().addRule({ method: "GET", path: /^\/v2\/$/, fault: faults.drop({ rst: true }) });
+    const { error } = await settle(plainClient(), (c) => new RemoteImage(c, Reference.parse(`${proxy().host}/cnb/run:latest`)).manifest());
+    expect(error).toBeInstanceOf(NetworkError);
+    expect(proxy().count({ method: "GET", path: PING })).toBe(DEFAULT_RETRY_POLICY.attempts);
+  });
+
   it("counts a failed ping as an attempt of the request, which then succeeds", async () => {
     proxy().addRule({ method: "GET", path: /^\/v2\/$/, times: 2, fault: faults.serverError(503) });
     const { value, error } = await settle(plainClient(), (c) => new RemoteImage(c, Reference.parse(`${proxy().host}/cnb/run:latest`)).manifest());
@@ -140,7 +147,7 @@ describe("the token request belongs to the request it is made for", () => {
     expect(tokenProxy().count({ path: MANIFESTS })).toBe(0);
   });
 
-  it("is tried exactly once per openRemoteImage attempt when its connection drops: 6 token requests", async () => {
+  it("is tried exactly once per openRemoteImage attempt when its connection drops: 6 token requests (was 6 × 5)", async () => {
     challengeViaRealmProxy();
     realmProxy().addRule({ method: "GET", path: /^\/token$/, fault: faults.drop({ rst: true }) });
     const { error } = await settle(tokenClient(), (c) => openRemote(c, tokenProxy().host));
@@ -156,6 +163,15 @@ describe("the token request belongs to the request it is made for", () => {
     expect(statusOf(error)).toBe(502);
     expect(realmProxy().count({ method: "GET", path: "/token" })).toBe(DEFAULT_RETRY_POLICY.attempts);
     expect(tokenProxy().count({ method: "GET", path: PING })).toBe(1);
+    expect(tokenProxy().count({ path: MANIFESTS })).toBe(0);
+  });
+
+  it("is tried at most 5 times by a request with the default policy when its connection drops (was 5 × 5)", async () => {
+    challengeViaRealmProxy();
+    realmProxy().addRule({ method: "GET", path: /^\/token$/, fault: faults.drop({ rst: true }) });
+    const { error } = await settle(tokenClient(), (c) => new RemoteImage(c, Reference.parse(`${tokenProxy().host}/cnb/run:latest`)).manifest());
+    expect(error).toBeInstanceOf(NetworkError);
+    expect(realmProxy().count({ method: "GET", path: "/token" })).toBe(DEFAULT_RETRY_POLICY.attempts);
     expect(tokenProxy().count({ path: MANIFESTS })).toBe(0);
   });
 
