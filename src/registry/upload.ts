@@ -49,8 +49,20 @@ const MONOLITHIC_LIMIT = 1 << 20;
 /** Chunk size used after a registry rejected a whole-blob PATCH with 413. */
 const FALLBACK_CHUNK = 16 << 20;
 
-/** Whether an upload restarted from POST may succeed: transient faults and upload sessions the registry lost. */
+/**
+ * A streamed PATCH body asked for a second time: the auth layer resends an exchange once after a
+ * 401 with fresh credentials, but a stream cannot be replayed, so the upload restarts from POST.
+ */
+class BodyAlreadySentError extends Error {
+  override name = "BodyAlreadySentError";
+}
+
+/**
+ * Whether an upload restarted from POST may succeed: transient faults, upload sessions the
+ * registry lost, and a streamed body that had to be sent again after a token refresh.
+ */
 function uploadRestartable(err: unknown): boolean {
+  if (err instanceof BodyAlreadySentError) return true;
   if (err instanceof RegistryError && err.codes.some((c) => c === "BLOB_UPLOAD_INVALID" || c === "BLOB_UPLOAD_UNKNOWN")) return true;
   return isTransient(err);
 }
@@ -100,7 +112,7 @@ async function patchStream(repo: Repository, location: URL, body: Readable, size
   // the stream can be sent once: a second send (after a 401) fails, and the upload restarts from POST
   let sent = false;
   const once = () => {
-    if (sent) throw new Error("upload body already sent");
+    if (sent) throw new BodyAlreadySentError("upload body already sent");
     sent = true;
     return body;
   };
