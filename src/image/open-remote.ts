@@ -1,7 +1,7 @@
 import type { Logger } from "../log/logger.js";
 import { errorMessage } from "../platform/errors.js";
 import { statusOf } from "../registry/errors.js";
-import { sleep } from "../registry/retry.js";
+import { retryLoop } from "../registry/retry-loop.js";
 import type { RemoteImage } from "./remote-image.js";
 
 /** Delays between the six attempts of {@link openRemoteImage} (lifecycle PR #1675). */
@@ -32,10 +32,9 @@ export interface OpenRemoteOptions {
  */
 export async function openRemoteImage(makeImage: () => RemoteImage, logger: Logger, options: OpenRemoteOptions = {}): Promise<RemoteImage> {
   const delays = options.delays ?? OPEN_REMOTE_DELAYS_MS;
-  const attempts = delays.length + 1;
-  for (let attempt = 1; ; attempt++) {
-    const image = makeImage();
-    try {
+  return retryLoop(
+    async (attempt) => {
+      const image = makeImage();
       const { manifest } = await image.manifest();
       if (manifest.layers.length === 0) throw new Error("image has no layers");
       const layers = await image.layers();
@@ -44,12 +43,18 @@ export async function openRemoteImage(makeImage: () => RemoteImage, logger: Logg
       if (!/^sha256:[a-f0-9]{64}$/.test(top.diffId)) throw new Error("image top layer has no valid diffID");
       if (attempt > 1) logger.info(`Successfully opened remote image after ${attempt - 1} retries`);
       return image;
-    } catch (err) {
-      const status = statusOf(err);
-      if ((status !== undefined && NOT_RETRIED.has(status)) || attempt >= attempts) throw err;
-      const delay = delays[attempt - 1] ?? 0;
-      logger.warn(`Failed to open remote image (attempt ${attempt}/${attempts}): ${errorMessage(err)}, retrying in ${goDuration(delay)}`);
-      await sleep(delay, options.signal);
-    }
-  }
+    },
+    {
+      attempts: delays.length + 1,
+      retryable: (err) => {
+        const status = statusOf(err);
+        return status === undefined || !NOT_RETRIED.has(status);
+      },
+      // contract §7: fixed delays, no jitter, no Retry-After
+      delayMs: (retry) => delays[retry - 1] ?? 0,
+      signal: options.signal,
+      onRetry: ({ attempt, attempts, delayMs, error }) =>
+        logger.warn(`Failed to open remote image (attempt ${attempt}/${attempts}): ${errorMessage(error)}, retrying in ${goDuration(delayMs)}`),
+    },
+  );
 }

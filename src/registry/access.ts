@@ -1,6 +1,6 @@
-import type { RegistryClient } from "./client.js";
+import type { RegistryClient, RequestOptions } from "./client.js";
 import { RegistryError } from "./errors.js";
-import { discard, header } from "./http.js";
+import { discard } from "./http.js";
 import { headManifest } from "./manifests.js";
 import type { Reference } from "./reference.js";
 
@@ -13,17 +13,27 @@ export interface AccessResult {
 }
 
 /**
+ * Options of {@link checkReadAccess}: `retry`, `signal` and `timeoutMs` bound the whole probe,
+ * its ping and token requests included (`retry: NO_RETRY` makes exactly one attempt of each).
+ */
+export interface ReadAccessOptions extends RequestOptions {
+  /** Count a 404 as readable (the Go lifecycle's rule for the analyzer's checks). */
+  readonly notFoundIsReadable?: boolean;
+}
+
+/**
  * Read probe: a manifest HEAD with a pull-scoped token. 401/403 and network failures deny access;
  * so does 404 unless `notFoundIsReadable` (the Go lifecycle counts 404 as readable; our run-image
  * selection does not, see contract §6.1 and issue 4).
  */
-export async function checkReadAccess(client: RegistryClient, ref: Reference, options: { notFoundIsReadable?: boolean } = {}): Promise<AccessResult> {
+export async function checkReadAccess(client: RegistryClient, ref: Reference, options: ReadAccessOptions = {}): Promise<AccessResult> {
+  const { notFoundIsReadable, ...request } = options;
   try {
-    await headManifest(client.repository(ref), ref.identifier);
+    await headManifest(client.repository(ref, request), ref.identifier);
     return { ok: true };
   } catch (err) {
     const status = err instanceof RegistryError ? err.status : undefined;
-    if (status === 404 && options.notFoundIsReadable) return { ok: true, status };
+    if (status === 404 && notFoundIsReadable) return { ok: true, status };
     return { ok: false, status, error: err instanceof Error ? err : new Error(String(err)) };
   }
 }
@@ -42,10 +52,8 @@ export async function checkWriteAccess(client: RegistryClient, ref: Reference): 
     }
     const res = await repo.request({ method: "POST", target: `/v2/${repo.name}/blobs/uploads/`, expect: [202] });
     await discard(res);
-    const location = header(res, "location");
-    if (location) {
-      const base = await repo.transport.baseUrl();
-      const url = repo.transport.checkedLocation(location, base);
+    const url = repo.location(res);
+    if (url) {
       // cancel the probe's upload session; failure to cancel is harmless (sessions expire)
       await repo
         .request({ method: "DELETE", target: url, expect: [200, 202, 204, 404] })

@@ -1,8 +1,10 @@
 import type { Logger } from "../log/logger.js";
 import { versionString } from "../version.js";
+import { registryCaCerts } from "./ca-certs.js";
 import { httpAllowedByDefault, matchesInsecure } from "./hosts.js";
-import { HttpPool, registryCaCerts, type HttpResponse } from "./http.js";
+import { HttpPool, type HttpResponse } from "./http.js";
 import type { Keychain } from "./keychain.js";
+import { Secrets } from "./redact.js";
 import { Reference } from "./reference.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
 import { RegistryTransport, type TransportRequest } from "./transport.js";
@@ -20,14 +22,25 @@ export interface RegistryClientOptions {
   readonly logger?: Logger;
 }
 
-/** Access wanted on a repository: it decides the token scopes (push scope first). */
-export interface RepositoryAccess {
+/** Options of one request, or defaults for every request of a repository handle. */
+export interface RequestOptions {
+  /** Retry policy, covering the ping and token requests made on the request's behalf (NO_RETRY when the caller owns retries). */
+  readonly retry?: RetryPolicy;
+  /** Cancels in-flight exchanges and pending backoffs. */
+  readonly signal?: AbortSignal;
+  /** Bound on connecting and receiving response headers, per exchange, in milliseconds. */
+  readonly timeoutMs?: number;
+}
+
+/** Access wanted on a repository (it decides the token scopes, push scope first) and defaults for its requests. */
+export interface RepositoryAccess extends RequestOptions {
   readonly push?: boolean;
   /** Other repositories on the same registry whose blobs may be mounted (pull scope). */
   readonly mountFrom?: readonly string[];
-  /** Retry policy for this repository's requests (e.g. NO_RETRY inside `openRemoteImage`). */
-  readonly retry?: RetryPolicy;
 }
+
+/** A request of a {@link Repository}: scopes default to the repository's, options to its access. */
+export type RepositoryRequest = Omit<TransportRequest, "scopes"> & { scopes?: readonly string[] };
 
 /**
  * The registry client of one phase run: one transport (connection pool, ping, tokens) per registry
@@ -36,6 +49,8 @@ export interface RepositoryAccess {
 export class RegistryClient {
   private readonly pool: HttpPool;
   private readonly transports = new Map<string, RegistryTransport>();
+  /** Every credential and token this client handled, cut out of registry error texts. */
+  private readonly secrets = new Secrets();
   readonly userAgent = `cnb-lifecycle-ts/${versionString()}`;
 
   constructor(readonly options: RegistryClientOptions) {
@@ -48,7 +63,7 @@ export class RegistryClient {
   }
 
   /** The transport for a registry host. */
-  transport(registry: string, insecure = false): RegistryTransport {
+  private transport(registry: string, insecure: boolean): RegistryTransport {
     const key = `${registry}|${insecure ? "insecure" : "secure"}`;
     let t = this.transports.get(key);
     if (!t) {
@@ -61,6 +76,7 @@ export class RegistryClient {
         retry: this.options.retry ?? DEFAULT_RETRY_POLICY,
         userAgent: this.userAgent,
         logger: this.options.logger,
+        secrets: this.secrets,
       });
       this.transports.set(key, t);
     }
@@ -82,13 +98,18 @@ export class RegistryClient {
 /** One repository on one registry, with the token scopes its access needs. */
 export class Repository {
   constructor(
-    readonly transport: RegistryTransport,
+    private readonly transport: RegistryTransport,
     readonly name: string,
     readonly access: RepositoryAccess,
   ) {}
 
   get registry(): string {
     return this.transport.registry;
+  }
+
+  /** The retry policy of this repository's requests: its access's, else the client's. */
+  get retry(): RetryPolicy {
+    return this.access.retry ?? this.transport.defaultRetry;
   }
 
   /** Token scopes: push scope first because some registries only look at the first scope. */
@@ -105,18 +126,34 @@ export class Repository {
     return `/v2/${this.name}/${kind}/${ref}`;
   }
 
-  /** Sends a request in this repository's scope (and retry policy unless the request sets one). */
-  request(req: Omit<TransportRequest, "scopes"> & { scopes?: readonly string[] }): Promise<HttpResponse> {
-    return this.transport.request({ ...req, scopes: req.scopes ?? this.scopes(), retry: req.retry ?? this.access.retry });
+  /** Sends a request in this repository's scope, with its access's options unless the request sets them. */
+  request(req: RepositoryRequest): Promise<HttpResponse> {
+    return this.transport.request(this.complete(req));
   }
 
-  /** Sends a request and reads its body with `read`, both inside the transport's retry loop. */
-  requestAndRead<T>(req: Omit<TransportRequest, "scopes"> & { scopes?: readonly string[] }, read: (res: HttpResponse) => Promise<T>): Promise<T> {
-    return this.transport.requestAndRead({ ...req, scopes: req.scopes ?? this.scopes(), retry: req.retry ?? this.access.retry }, read);
+  /** Sends a request and reads its body with `read`, both inside one retried attempt. */
+  requestAndRead<T>(req: RepositoryRequest, read: (res: HttpResponse) => Promise<T>): Promise<T> {
+    return this.transport.requestAndRead(this.complete(req), read);
+  }
+
+  /** A response's `Location` (upload sessions), resolved against its URL and checked like a redirect. */
+  location(res: HttpResponse): URL | undefined {
+    return this.transport.location(res);
   }
 
   /** The same repository with different access. */
   with(access: RepositoryAccess): Repository {
     return new Repository(this.transport, this.name, { ...this.access, ...access });
+  }
+
+  private complete(req: RepositoryRequest): TransportRequest {
+    const signals = [this.access.signal, req.signal].filter((s): s is AbortSignal => s !== undefined);
+    return {
+      ...req,
+      scopes: req.scopes ?? this.scopes(),
+      retry: req.retry ?? this.access.retry,
+      timeoutMs: req.timeoutMs ?? this.access.timeoutMs,
+      signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
+    };
   }
 }

@@ -1,4 +1,5 @@
 import { STATUS_CODES } from "node:http";
+import { redactText, type Secrets } from "./redact.js";
 
 /** One entry of a registry's JSON error body (`{"errors":[{code,message,detail}]}`). */
 export interface RegistryDiagnostic {
@@ -27,22 +28,47 @@ export function redactUrl(url: string | URL): string {
   }
 }
 
-/** An HTTP response from a registry that was not what the operation expected. */
+/** Redacts the strings of a diagnostic's `detail` (any JSON value). */
+function redactDetail(detail: unknown, secrets: Secrets | undefined): unknown {
+  if (typeof detail === "string") return redactText(detail, secrets);
+  if (Array.isArray(detail)) return detail.map((d) => redactDetail(d, secrets));
+  if (typeof detail === "object" && detail !== null) {
+    return Object.fromEntries(Object.entries(detail).map(([k, v]) => [k, redactDetail(v, secrets)]));
+  }
+  return detail;
+}
+
+/**
+ * An HTTP response from a registry (or its token server) that was not what the operation expected.
+ * Everything the server sent (diagnostics, raw body) is redacted on construction: known `secrets`
+ * and anything shaped like a credential never reach the message.
+ */
 export class RegistryError extends Error {
   override name = "RegistryError";
+  readonly diagnostics: readonly RegistryDiagnostic[];
+  /** The non-JSON error body (redacted), kept for the message. */
+  readonly rawBody: string;
 
   constructor(
     readonly method: string,
     /** Redacted request URL. */
     readonly url: string,
     readonly status: number,
-    readonly diagnostics: readonly RegistryDiagnostic[],
-    /** The non-JSON error body (truncated), kept for the message. */
-    readonly rawBody = "",
+    diagnostics: readonly RegistryDiagnostic[],
+    rawBody = "",
     /** Parsed `Retry-After` in milliseconds, when the response had one. */
     readonly retryAfterMs?: number,
+    secrets?: Secrets,
   ) {
-    super(`${method} ${url}: ${describe(method, status, diagnostics, rawBody)}`);
+    const clean = diagnostics.map((d) => ({
+      code: redactText(d.code, secrets),
+      message: redactText(d.message, secrets),
+      ...(d.detail === undefined ? {} : { detail: redactDetail(d.detail, secrets) }),
+    }));
+    const raw = redactText(rawBody, secrets);
+    super(`${method} ${url}: ${describe(method, status, clean, raw)}`);
+    this.diagnostics = clean;
+    this.rawBody = raw;
   }
 
   /** Registry error codes in the body. */
@@ -92,6 +118,7 @@ export class NetworkError extends Error {
   }
 }
 
+/** Network error codes that retrying cannot fix: DNS, TLS and certificate failures, invalid requests. */
 const PERMANENT_NETWORK_CODES = new Set([
   "ENOTFOUND",
   "ERR_SSL_WRONG_VERSION_NUMBER",
@@ -103,6 +130,26 @@ const PERMANENT_NETWORK_CODES = new Set([
   "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
   "ERR_INVALID_URL",
 ]);
+
+/** Error codes of a connection that broke while a response body was read (the connection, not the content, failed). */
+const BROKEN_CONNECTION_CODES = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "UND_ERR_SOCKET",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+  "UND_ERR_CLOSED",
+  "UND_ERR_ABORTED",
+  "ERR_STREAM_PREMATURE_CLOSE",
+]);
+
+/** Whether a body read failed because its connection broke (then reading again may succeed). */
+export function isBrokenConnection(err: unknown): boolean {
+  if (err instanceof NetworkError) return err.temporary;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && BROKEN_CONNECTION_CODES.has(code);
+}
 
 /** The registry asked us to wait longer than we are willing to (Retry-After above the cap). */
 export class RateLimitError extends Error {
@@ -120,12 +167,6 @@ export class RateLimitError extends Error {
   }
 }
 
-/** Any error that says the registry refused access (401/403), anywhere in the cause chain. */
-export function isAccessDenied(err: unknown): boolean {
-  const s = statusOf(err);
-  return s === 401 || s === 403;
-}
-
 /** The HTTP status of the first RegistryError in the error's cause chain. */
 export function statusOf(err: unknown): number | undefined {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
@@ -135,7 +176,7 @@ export function statusOf(err: unknown): number | undefined {
   return undefined;
 }
 
-/** Whether the transport may retry this failure. */
+/** Whether retrying the same request may succeed: a temporary registry or network failure. */
 export function isTransient(err: unknown): boolean {
   if (err instanceof RegistryError || err instanceof NetworkError) return err.temporary;
   return false;

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { readFileSync, readdirSync } from "node:fs";
 import { rootCertificates } from "node:tls";
-import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { Agent, type Dispatcher } from "undici";
-import { NetworkError, redactUrl } from "./errors.js";
+import { envCaCerts } from "./ca-certs.js";
+import { startDeadline } from "./deadline.js";
+import { isBrokenConnection, NetworkError, redactUrl } from "./errors.js";
 
 /** A response whose body has not been read yet; callers must read or dump it. */
 export interface HttpResponse {
@@ -21,9 +21,12 @@ export type RequestBody = Uint8Array | string | (() => Readable | Promise<Readab
 export interface HttpRequest {
   readonly method: string;
   readonly url: URL;
-  readonly headers?: Record<string, string>;
+  readonly headers?: Readonly<Record<string, string>>;
   readonly body?: RequestBody;
+  /** Cancels the exchange, also while its body is read. */
   readonly signal?: AbortSignal;
+  /** Bound on connecting and receiving the response headers, in milliseconds (none: the pool's own limits). */
+  readonly timeoutMs?: number;
 }
 
 /** TLS settings for one registry. */
@@ -88,31 +91,6 @@ export async function discard(res: HttpResponse): Promise<void> {
   }
 }
 
-/** CA certificates from `SSL_CERT_FILE` (Node only reads NODE_EXTRA_CA_CERTS by itself). */
-function envCaCerts(env: NodeJS.ProcessEnv): string[] {
-  const file = env.SSL_CERT_FILE;
-  if (!file) return [];
-  try {
-    return [readFileSync(file, "utf8")];
-  } catch {
-    return [];
-  }
-}
-
-/** CA certificates for one registry from a docker-style certs dir: `<dir>/<host:port>/*.crt`. */
-export function registryCaCerts(certsDir: string | undefined, registry: string): string[] {
-  if (!certsDir) return [];
-  const dir = join(certsDir, registry);
-  try {
-    return readdirSync(dir)
-      .filter((f) => f.endsWith(".crt"))
-      .sort()
-      .map((f) => readFileSync(join(dir, f), "utf8"));
-  } catch {
-    return [];
-  }
-}
-
 /**
  * Connection pools: one undici Agent per distinct TLS setting, each keeping per-origin keep-alive
  * pools, so every request to a registry reuses connections.
@@ -142,10 +120,14 @@ export class HttpPool {
     return agent;
   }
 
-  /** Sends one request (no retry, no redirect following); network failures become NetworkError. */
+  /**
+   * Sends one request (no retry, no redirect following); network failures become NetworkError, a
+   * missed `timeoutMs` an `ETIMEDOUT` NetworkError, and an abort rejects with the signal's reason.
+   */
   async send(req: HttpRequest, tls: TlsOptions): Promise<HttpResponse> {
     const agent = this.agentFor(tls);
     const body = typeof req.body === "function" ? await req.body() : req.body;
+    const deadline = startDeadline(req.signal, req.timeoutMs, () => timeoutError(req));
     try {
       const res = await agent.request({
         origin: req.url.origin,
@@ -153,15 +135,21 @@ export class HttpPool {
         method: req.method,
         headers: req.headers,
         body,
-        signal: req.signal,
+        signal: deadline.signal,
       });
       return { status: res.statusCode, headers: res.headers, body: res.body, url: req.url };
     } catch (err) {
       if (typeof body === "object" && body !== null && "destroy" in body) body.destroy();
+      if (req.signal?.aborted) throw abortReason(req.signal, err);
+      if (deadline.expired) throw timeoutError(req);
       throw toNetworkError(req.method, req.url, err);
+    } finally {
+      // the limit is on the headers: the body may take as long as it takes
+      deadline.clear();
     }
   }
 
+  /** Closes every pooled connection. */
   async close(): Promise<void> {
     await Promise.all([...this.agents.values()].map((a) => a.close().catch(() => undefined)));
     this.agents.clear();
@@ -176,4 +164,22 @@ export function toNetworkError(method: string, url: URL, err: unknown): Error {
   const code = e?.code ?? e?.cause?.code ?? "UNKNOWN";
   const message = e?.cause?.message && e.cause.message !== e.message ? `${e.message}: ${e.cause.message}` : (e?.message ?? String(err));
   return new NetworkError(method, redactUrl(url), code, message, { cause: err });
+}
+
+/** The NetworkError of an exchange that did not get its response headers within `timeoutMs`. */
+export function timeoutError(req: { method: string; url: URL; timeoutMs?: number }): NetworkError {
+  return new NetworkError(req.method, redactUrl(req.url), "ETIMEDOUT", `no response within ${req.timeoutMs ?? 0} ms`);
+}
+
+/** What an aborted operation rejects with: the signal's reason when it is an Error, else `fallback`. */
+export function abortReason(signal: AbortSignal, fallback: unknown): unknown {
+  return signal.reason instanceof Error ? signal.reason : fallback;
+}
+
+/**
+ * A failure while reading `res`'s body: a broken connection becomes a (retryable) NetworkError
+ * naming the request; anything else (a size limit, a digest mismatch) is returned as it is.
+ */
+export function bodyFailure(method: string, res: { url: URL }, err: unknown): unknown {
+  return isBrokenConnection(err) ? toNetworkError(method, res.url, err) : err;
 }

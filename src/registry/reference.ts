@@ -8,8 +8,8 @@ const DIGEST = /^sha256:[a-f0-9]{64}$/;
 const HOST = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d+)?$/;
 
 /** An invalid image name; the message is ggcr's `could not parse reference: <name>` or a more specific reason. */
-export class ReferenceError extends Error {
-  override name = "ReferenceError";
+export class InvalidReferenceError extends Error {
+  override name = "InvalidReferenceError";
 }
 
 /**
@@ -31,13 +31,13 @@ export class Reference {
     readonly original: string,
   ) {}
 
-  /** Parses a reference; throws ReferenceError when it is not a valid image name. */
+  /** Parses a reference; throws InvalidReferenceError when it is not a valid image name. */
   static parse(value: string): Reference {
     const asTag = parseTag(value);
     if (asTag) return asTag;
     const asDigest = parseDigest(value);
     if (asDigest) return asDigest;
-    throw new ReferenceError(`could not parse reference: ${value}`);
+    throw new InvalidReferenceError(`could not parse reference: ${value}`);
   }
 
   /** Parses a reference, returning undefined when it is invalid. */

@@ -1,9 +1,15 @@
 import { z } from "zod";
 import type { Challenge } from "./challenge.js";
 import { identityCredential, type Credential } from "./credential.js";
+import { startDeadline } from "./deadline.js";
+import { parseDiagnostics } from "./error-response.js";
 import { RegistryError, redactUrl, type RegistryDiagnostic } from "./errors.js";
-import { discard, readCapped, readForError, type HttpRequest, type HttpResponse } from "./http.js";
+import type { CallOptions, Send } from "./exchange.js";
+import { bodyFailure, discard, header, readCapped, readForError, timeoutError, type HttpResponse } from "./http.js";
 import { isPrivateHost } from "./hosts.js";
+import { redactText, type Secrets } from "./redact.js";
+import { parseRetryAfter } from "./retry.js";
+import { SharedTask } from "./shared-task.js";
 
 const TokenResponse = z
   .object({
@@ -24,17 +30,19 @@ interface CachedToken {
   readonly refreshAt: number;
 }
 
-/** Sends one request to the token server (through the registry's retrying transport). */
-export type TokenSender = (req: HttpRequest) => Promise<HttpResponse>;
-
 /** Options of {@link TokenAuthenticator}. */
 export interface TokenAuthOptions {
   readonly registry: string;
   /** The registry may be reached over plain HTTP (insecure or local), so an http realm is acceptable. */
   readonly allowHttp: boolean;
   readonly credential: () => Promise<Credential>;
-  readonly send: TokenSender;
-  readonly userAgent: string;
+  /**
+   * The HTTP layer for token requests. No retry here: a token request is part of an attempt of the
+   * registry request it is made for, whose retry owner decides whether to try again.
+   */
+  readonly send: Send;
+  /** Where obtained tokens are remembered, so that no error text can echo them. */
+  readonly secrets?: Secrets;
   readonly now?: () => number;
 }
 
@@ -64,7 +72,7 @@ export function validateRealm(realm: string, registry: string, allowHttp: boolea
  */
 export class TokenAuthenticator {
   private readonly tokens = new Map<string, CachedToken>();
-  private readonly inflight = new Map<string, Promise<string>>();
+  private readonly inflight = new Map<string, SharedTask<string>>();
   private refreshToken: string | undefined;
   private readonly now: () => number;
 
@@ -72,25 +80,49 @@ export class TokenAuthenticator {
     this.now = options.now ?? Date.now;
   }
 
-  /** A token for the scope set, from the cache when still fresh. */
-  async token(challenge: Challenge, scopes: readonly string[]): Promise<string> {
-    const key = [...new Set(scopes)].sort().join(" ");
+  /**
+   * A token for the scope set, from the cache when still fresh; concurrent callers share one
+   * fetch, each bounded by its own signal and time limit.
+   */
+  async token(challenge: Challenge, scopes: readonly string[], call: CallOptions = {}): Promise<string> {
+    const key = scopeKey(scopes);
     const cached = this.tokens.get(key);
     if (cached && this.now() < cached.refreshAt) return cached.token;
-    let pending = this.inflight.get(key);
-    if (!pending) {
-      pending = this.fetch(challenge, scopes).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, pending);
+    let task = this.inflight.get(key);
+    if (!task || task.abandoned) {
+      // as for the ping: the fetch is bounded by its callers' waits, and cancelled when none is left
+      const started = new SharedTask((signal) => this.fetch(challenge, scopes, { signal }));
+      task = started;
+      this.inflight.set(key, started);
+      const forget = () => {
+        if (this.inflight.get(key) === started) this.inflight.delete(key);
+      };
+      started.outcome.then(forget, forget);
     }
-    return pending;
+    // a token fetch is up to two exchanges (OAuth2 POST, then the GET fallback)
+    const limit = call.timeoutMs === undefined ? undefined : call.timeoutMs * 2;
+    const deadline = startDeadline(call.signal, limit, () => timeoutError({ method: "GET", url: this.realmForMessages(challenge), timeoutMs: limit }));
+    try {
+      return await task.join(deadline.signal);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  private realmForMessages(challenge: Challenge): URL {
+    try {
+      return new URL(challenge.params.realm ?? "");
+    } catch {
+      return new URL(`https://${this.options.registry}/`);
+    }
   }
 
   /** Drops the cached token for a scope set (after the registry rejected it). */
   invalidate(scopes: readonly string[]): void {
-    this.tokens.delete([...new Set(scopes)].sort().join(" "));
+    this.tokens.delete(scopeKey(scopes));
   }
 
-  private async fetch(challenge: Challenge, scopes: readonly string[]): Promise<string> {
+  private async fetch(challenge: Challenge, scopes: readonly string[], call: CallOptions): Promise<string> {
     const realm = validateRealm(challenge.params.realm ?? "", this.options.registry, this.options.allowHttp);
     const service = challenge.params.service;
     let cred = await this.options.credential();
@@ -100,20 +132,26 @@ export class TokenAuthenticator {
     let method = "GET";
     if (cred.kind === "identity") {
       method = "POST";
-      res = await this.post(realm, service, scopes, cred.token);
+      res = await this.post(realm, service, scopes, cred.token, call);
       if (res.status === 404 || res.status === 405) {
         await discard(res);
         method = "GET";
-        res = await this.get(realm, service, scopes, basicHeader("<token>", cred.token));
+        res = await this.get(realm, service, scopes, call, basicHeader("<token>", cred.token));
       }
     } else {
-      res = await this.get(realm, service, scopes, cred.kind === "basic" ? basicHeader(cred.username, cred.password) : undefined);
+      res = await this.get(realm, service, scopes, call, cred.kind === "basic" ? basicHeader(cred.username, cred.password) : undefined);
     }
     if (res.status !== 200) {
       const body = await readForError(res);
-      throw new RegistryError(method, redactUrl(res.url), res.status, tokenDiagnostics(body, res.status), "");
+      const retryAfterMs = parseRetryAfter(header(res, "retry-after"));
+      throw new RegistryError(method, redactUrl(res.url), res.status, tokenDiagnostics(redactText(body, this.options.secrets), res.status), "", retryAfterMs, this.options.secrets);
     }
-    const text = (await readCapped(res, 1 << 20, "token response")).toString("utf8");
+    let text: string;
+    try {
+      text = (await readCapped(res, 1 << 20, "token response")).toString("utf8");
+    } catch (err) {
+      throw bodyFailure(method, res, err);
+    }
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -125,26 +163,28 @@ export class TokenAuthenticator {
     if (!parsed.success) throw new Error(`token server for ${this.options.registry} returned an unexpected response`);
     const token = parsed.data.token ?? parsed.data.access_token;
     if (!token) throw new Error(`token server for ${this.options.registry} returned no token`);
-    if (parsed.data.refresh_token) this.refreshToken = parsed.data.refresh_token;
+    this.options.secrets?.addToken(token);
+    if (parsed.data.refresh_token) {
+      this.refreshToken = parsed.data.refresh_token;
+      this.options.secrets?.addToken(parsed.data.refresh_token);
+    }
     const lifetime = Math.max(MIN_LIFETIME_MS, (parsed.data.expires_in ?? 60) * 1000);
     const issued = this.now();
     // refresh proactively when 90 % of the lifetime has passed (at least 10 s before expiry)
     const margin = Math.max(10_000, lifetime * 0.1);
     const entry = { token, expiresAt: issued + lifetime, refreshAt: issued + lifetime - margin };
-    this.tokens.set([...new Set(scopes)].sort().join(" "), entry);
+    this.tokens.set(scopeKey(scopes), entry);
     return token;
   }
 
-  private get(realm: URL, service: string | undefined, scopes: readonly string[], authorization?: string): Promise<HttpResponse> {
+  private get(realm: URL, service: string | undefined, scopes: readonly string[], call: CallOptions, authorization?: string): Promise<HttpResponse> {
     const url = new URL(realm);
     if (service) url.searchParams.set("service", service);
     for (const s of scopes) url.searchParams.append("scope", s);
-    const headers: Record<string, string> = { "user-agent": this.options.userAgent };
-    if (authorization) headers.authorization = authorization;
-    return this.options.send({ method: "GET", url, headers });
+    return this.options.send({ method: "GET", url, headers: authorization ? { authorization } : {}, scopes: [], ...call });
   }
 
-  private post(realm: URL, service: string | undefined, scopes: readonly string[], refreshToken: string): Promise<HttpResponse> {
+  private post(realm: URL, service: string | undefined, scopes: readonly string[], refreshToken: string, call: CallOptions): Promise<HttpResponse> {
     const form = new URLSearchParams();
     form.set("grant_type", "refresh_token");
     form.set("refresh_token", refreshToken);
@@ -154,29 +194,39 @@ export class TokenAuthenticator {
     return this.options.send({
       method: "POST",
       url: realm,
-      headers: { "content-type": "application/x-www-form-urlencoded", "user-agent": this.options.userAgent },
+      headers: { "content-type": "application/x-www-form-urlencoded" },
       body: form.toString(),
+      scopes: [],
+      ...call,
     });
   }
+}
+
+/** The cache key of a scope set: order and duplicates do not matter. */
+function scopeKey(scopes: readonly string[]): string {
+  return [...new Set(scopes)].sort().join(" ");
 }
 
 function basicHeader(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
 }
 
+/** A token server's error fields (Docker: `details`; OAuth2: `error`, `error_description`). */
+const TokenErrorBody = z.object({ details: z.string().optional(), error: z.string().optional(), error_description: z.string().optional() }).loose();
+
+/** The diagnostics of a token server's error answer (`body` already redacted: it may be cut short). */
 function tokenDiagnostics(body: string, status: number): RegistryDiagnostic[] {
+  const code = status === 401 ? "UNAUTHORIZED" : "DENIED";
+  const registryStyle = parseDiagnostics(body);
+  if (registryStyle?.length) return registryStyle;
+  let json: unknown;
   try {
-    const json = JSON.parse(body) as { errors?: RegistryDiagnostic[]; details?: string; error?: string };
-    if (Array.isArray(json.errors) && json.errors.length) return json.errors;
-    const msg = json.details ?? json.error;
-    if (msg) return [{ code: status === 401 ? "UNAUTHORIZED" : "DENIED", message: msg }];
+    json = JSON.parse(body);
   } catch {
-    // not JSON
+    json = undefined;
   }
-  return [
-    {
-      code: status === 401 ? "UNAUTHORIZED" : "DENIED",
-      message: status === 401 ? "authentication required (invalid username/password?)" : body.trim().slice(0, 200) || "token request failed",
-    },
-  ];
+  const parsed = TokenErrorBody.safeParse(json);
+  const msg = parsed.success ? (parsed.data.details ?? parsed.data.error_description ?? parsed.data.error) : undefined;
+  if (msg) return [{ code, message: msg }];
+  return [{ code, message: status === 401 ? "authentication required (invalid username/password?)" : body.trim().slice(0, 200) || "token request failed" }];
 }

@@ -2,9 +2,10 @@ import { createHash } from "node:crypto";
 import { Transform, type Readable } from "node:stream";
 import { headBlob } from "./blobs.js";
 import type { Repository } from "./client.js";
-import { NetworkError, RegistryError } from "./errors.js";
-import { discard, header } from "./http.js";
-import { backoffDelay, DEFAULT_RETRY_POLICY, NO_RETRY, sleep, type RetryPolicy } from "./retry.js";
+import { isTransient, RegistryError } from "./errors.js";
+import { discard, type HttpResponse } from "./http.js";
+import { retryLoop, transientRetry } from "./retry-loop.js";
+import { NO_RETRY, type RetryPolicy } from "./retry.js";
 
 /** Content to upload as a blob; `open` is called again for every attempt. */
 export interface BlobSource {
@@ -38,6 +39,7 @@ export interface UploadOptions {
   readonly onProgress?: (sent: number) => void;
   /** Upload in PATCH chunks of at most this many bytes (registries that cap request sizes). */
   readonly chunkSize?: number;
+  /** Retry policy of the whole upload (restarts from POST); the repository's when omitted. */
   readonly policy?: RetryPolicy;
   readonly signal?: AbortSignal;
 }
@@ -47,16 +49,28 @@ const MONOLITHIC_LIMIT = 1 << 20;
 /** Chunk size used after a registry rejected a whole-blob PATCH with 413. */
 const FALLBACK_CHUNK = 16 << 20;
 
-function uploadRestartable(err: unknown): boolean {
-  if (err instanceof NetworkError) return err.temporary;
-  if (!(err instanceof RegistryError)) return false;
-  if (err.codes.some((c) => c === "BLOB_UPLOAD_INVALID" || c === "BLOB_UPLOAD_UNKNOWN")) return true;
-  return err.temporary;
+/**
+ * A streamed PATCH body asked for a second time: the auth layer resends an exchange once after a
+ * 401 with fresh credentials, but a stream cannot be replayed, so the upload restarts from POST.
+ */
+class BodyAlreadySentError extends Error {
+  override name = "BodyAlreadySentError";
 }
 
-function locationOf(repo: Repository, base: URL, value: string | undefined): URL {
-  if (!value) throw new Error(`registry ${repo.registry} started an upload without a Location`);
-  return repo.transport.checkedLocation(value, base);
+/**
+ * Whether an upload restarted from POST may succeed: transient faults, upload sessions the
+ * registry lost, and a streamed body that had to be sent again after a token refresh.
+ */
+function uploadRestartable(err: unknown): boolean {
+  if (err instanceof BodyAlreadySentError) return true;
+  if (err instanceof RegistryError && err.codes.some((c) => c === "BLOB_UPLOAD_INVALID" || c === "BLOB_UPLOAD_UNKNOWN")) return true;
+  return isTransient(err);
+}
+
+function locationOf(repo: Repository, res: HttpResponse, fallback?: URL): URL {
+  const location = repo.location(res) ?? fallback;
+  if (!location) throw new Error(`registry ${repo.registry} started an upload without a Location`);
+  return location;
 }
 
 function withDigest(location: URL, digest: string): URL {
@@ -66,7 +80,6 @@ function withDigest(location: URL, digest: string): URL {
 }
 
 async function startUpload(repo: Repository, mountFrom: string | undefined, digest: string | undefined, signal?: AbortSignal) {
-  const base = await repo.transport.baseUrl(signal);
   if (mountFrom && digest && mountFrom !== repo.name) {
     try {
       const target = `/v2/${repo.name}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(mountFrom)}`;
@@ -74,14 +87,14 @@ async function startUpload(repo: Repository, mountFrom: string | undefined, dige
       await discard(res);
       if (res.status === 201) return { mounted: true as const };
       // 202: the registry could not mount but opened a normal upload session
-      return { mounted: false as const, location: locationOf(repo, base, header(res, "location")) };
+      return { mounted: false as const, location: locationOf(repo, res) };
     } catch {
       // any mount failure falls back to a plain upload
     }
   }
   const res = await repo.request({ method: "POST", target: `/v2/${repo.name}/blobs/uploads/`, expect: [202], retry: NO_RETRY, signal });
   await discard(res);
-  return { mounted: false as const, location: locationOf(repo, base, header(res, "location")) };
+  return { mounted: false as const, location: locationOf(repo, res) };
 }
 
 function counting(onData: (chunk: Buffer) => void): Transform {
@@ -99,13 +112,13 @@ async function patchStream(repo: Repository, location: URL, body: Readable, size
   // the stream can be sent once: a second send (after a 401) fails, and the upload restarts from POST
   let sent = false;
   const once = () => {
-    if (sent) throw new Error("upload body already sent");
+    if (sent) throw new BodyAlreadySentError("upload body already sent");
     sent = true;
     return body;
   };
   const res = await repo.request({ method: "PATCH", target: location, headers, body: once, expect: [202, 204], retry: NO_RETRY, signal });
   await discard(res);
-  return locationOf(repo, location, header(res, "location") ?? location.toString());
+  return locationOf(repo, res, location);
 }
 
 async function patchChunks(repo: Repository, location: URL, body: Readable, chunkSize: number, signal?: AbortSignal): Promise<URL> {
@@ -130,7 +143,7 @@ async function patchChunks(repo: Repository, location: URL, body: Readable, chun
       signal,
     });
     await discard(res);
-    loc = locationOf(repo, loc, header(res, "location") ?? loc.toString());
+    loc = locationOf(repo, res, loc);
     offset += chunk.length;
     pending = [];
     pendingSize = 0;
@@ -218,25 +231,27 @@ async function uploadOnce(repo: Repository, source: BlobSource, options: UploadO
 /**
  * Uploads a blob unless the repository already has it: HEAD, then a same-registry cross-repo mount
  * when possible, else POST + one streamed PATCH + PUT (or PATCH chunks). The whole sequence is the
- * unit of retry: a failed attempt restarts from POST with a freshly opened source.
+ * unit of retry, its requests are not retried themselves: a failed attempt restarts from POST with
+ * a freshly opened source. A registry that refuses a whole-blob PATCH with 413 gets the same
+ * attempt again in chunks.
  */
 export async function uploadBlob(repo: Repository, source: BlobSource, options: UploadOptions = {}): Promise<UploadResult> {
   if (source.digest) {
     const size = await headBlob(repo, source.digest);
     if (size !== undefined) return { digest: source.digest, size: source.size ?? size, outcome: "exists" };
   }
-  const policy = options.policy ?? repo.transport.options.retry ?? DEFAULT_RETRY_POLICY;
   let chunkSize = options.chunkSize;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await uploadOnce(repo, source, options, chunkSize);
-    } catch (err) {
-      if (err instanceof RegistryError && err.status === 413 && !chunkSize) {
+  const policy = transientRetry(options.policy ?? repo.retry, repo.registry, options.signal);
+  return retryLoop(
+    async () => {
+      try {
+        return await uploadOnce(repo, source, options, chunkSize);
+      } catch (err) {
+        if (!(err instanceof RegistryError && err.status === 413) || chunkSize) throw err;
         chunkSize = FALLBACK_CHUNK;
-        continue;
+        return uploadOnce(repo, source, options, chunkSize);
       }
-      if (!uploadRestartable(err) || attempt >= policy.attempts || options.signal?.aborted) throw err;
-      await sleep(backoffDelay(policy, attempt), options.signal);
-    }
-  }
+    },
+    { ...policy, retryable: uploadRestartable },
+  );
 }

@@ -40,6 +40,14 @@ beforeAll(async () => {
   bigLayer = layer;
 });
 
+/** Resolves once `check` holds (polled every 10 ms), rejects after 5 s. */
+async function until(check: () => boolean): Promise<void> {
+  for (const started = Date.now(); !check(); ) {
+    if (Date.now() - started > 5000) throw new Error("condition not reached within 5 s");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 function getManifest(base: string, headers: Record<string, string> = {}): ReturnType<typeof fetch> {
   return fetch(`${base}/v2/cnb/run/manifests/latest`, { headers: { accept: ACCEPT_MANIFESTS, ...headers } });
 }
@@ -147,6 +155,54 @@ describe("fault proxy", () => {
       expect(response.status).toBe(403);
       expect(await response.json()).toEqual({ errors: [{ code: "DENIED", message: "requested access to the resource is denied", detail: null }] });
     }
+  });
+
+  it.each(["json", "text", "bare"] as const)("echoes the request's Authorization header in a %s error body", async (format) => {
+    const rule = proxy().addRule({ method: "GET", path: MANIFEST_PATH, times: 1, fault: faults.echoAuthorization(403, format) });
+    const authorization = "Basic ZWNobzpzZWNyZXQ=";
+    const response = await getManifest(proxy().url, { authorization });
+    expect(response.status).toBe(403);
+    expect(response.headers.get("content-type")).toMatch(format === "text" ? /^text\/plain/ : /^application\/json/);
+    const text = await response.text();
+    expect(text).toContain(format === "bare" ? "ZWNobzpzZWNyZXQ=" : authorization);
+    if (format === "bare") expect(text).not.toContain("Basic");
+    if (format === "json") expect((JSON.parse(text) as { errors: { detail: unknown }[] }).errors[0]?.detail).toEqual({ Authorization: [authorization] });
+    expect((await getManifest(proxy().url)).status).toBe(200);
+    expect(rule.hits).toBe(1);
+  });
+
+  it.each([
+    ["a FIN", false],
+    ["a TCP reset", true],
+  ])("drops the connection with %s before answering", async (_name, rst) => {
+    const rule = proxy().addRule({ method: "GET", path: /^\/v2\/$/, times: 1, fault: faults.drop({ rst }) });
+    const failure = await fetch(`${proxy().url}/v2/`).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(Error);
+    expect((await fetch(`${proxy().url}/v2/`)).status).toBe(200);
+    expect(rule.hits).toBe(1);
+    expect(proxy().requests({ path: "/v2/" }).map((r) => [r.status, r.fault])).toEqual([
+      [0, rule.name],
+      [200, undefined],
+    ]);
+  });
+
+  it("stalls a request until the client aborts it, then counts the fault as applied", async () => {
+    const rule = proxy().addRule({ method: "GET", path: MANIFEST_PATH, times: 1, fault: faults.stall() });
+    const controller = new AbortController();
+    const pending = fetch(`${proxy().url}/v2/cnb/run/manifests/latest`, { signal: controller.signal }).then(
+      () => "answered",
+      () => "aborted",
+    );
+    await until(() => proxy().count({ path: MANIFEST_PATH }) === 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(rule.hits).toBe(0);
+    controller.abort();
+    expect(await pending).toBe("aborted");
+    await until(() => rule.hits === 1);
+    expect(proxy().requests({ path: MANIFEST_PATH }).map((r) => [r.status, r.fault])).toEqual([[0, rule.name]]);
   });
 
   it("redirects blob GETs to another host name that records the Authorization header", async () => {

@@ -7,11 +7,13 @@ import { checkReadAccess, checkWriteAccess, type AccessResult } from "../../src/
 import { RegistryClient } from "../../src/registry/client.js";
 import { DefaultKeychain } from "../../src/registry/keychain.js";
 import { Reference } from "../../src/registry/reference.js";
-import type { RetryPolicy } from "../../src/registry/retry.js";
+import { NetworkError } from "../../src/registry/errors.js";
+import { NO_RETRY, type RetryPolicy } from "../../src/registry/retry.js";
 import {
   basicAuthorization,
   buildRunImage,
   expectNoLeakedProcesses,
+  faults,
   pushImage as skopeoPush,
   useFaultProxy,
   useRegistry,
@@ -33,10 +35,15 @@ beforeAll(async () => {
   fixture = await buildRunImage(join(temp(), "layout"));
 });
 
-async function probe(host: string, credentials: Credentials | undefined, fn: (client: RegistryClient) => Promise<AccessResult>): Promise<AccessResult> {
+async function probe(
+  host: string,
+  credentials: Credentials | undefined,
+  fn: (client: RegistryClient) => Promise<AccessResult>,
+  retry: RetryPolicy = FAST,
+): Promise<AccessResult> {
   const env: NodeJS.ProcessEnv = { HOME: temp() };
   if (credentials) env.CNB_REGISTRY_AUTH = JSON.stringify({ [host]: basicAuthorization(credentials) });
-  const client = new RegistryClient({ keychain: new DefaultKeychain({ env }), env, retry: FAST });
+  const client = new RegistryClient({ keychain: new DefaultKeychain({ env }), env, retry });
   try {
     return await fn(client);
   } finally {
@@ -74,6 +81,92 @@ describe("checkReadAccess", () => {
     expect(await probe(htpasswd().host, undefined, (c) => checkReadAccess(c, image))).toMatchObject({ ok: false, status: 401 });
     expect(await probe(htpasswd().host, undefined, (c) => checkReadAccess(c, image, { notFoundIsReadable: true }))).toMatchObject({ ok: false, status: 401 });
     expect(await probe(htpasswd().host, htpasswd().credentials, (c) => checkReadAccess(c, image))).toEqual({ ok: true });
+  });
+});
+
+describe("checkReadAccess with bounds (retry, timeoutMs, signal)", () => {
+  const registry = useRegistry("plain");
+  const proxy = useFaultProxy(registry);
+  const PING = /^\/v2\/$/;
+  const MANIFEST = /^\/v2\/cnb\/run\/manifests\//;
+  const image = (): Reference => ref(proxy().host, "cnb/run:latest");
+
+  beforeAll(async () => {
+    await skopeoPush(fixture, registry(), "cnb/run:latest");
+  });
+
+  /** Resolves once `check` holds (polled every 10 ms), rejects after 5 s. */
+  async function until(check: () => boolean): Promise<void> {
+    for (const started = Date.now(); !check(); ) {
+      if (Date.now() - started > 5000) throw new Error("condition not reached within 5 s");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  it("with retry: NO_RETRY makes exactly one ping attempt when the ping fails", async () => {
+    proxy().addRule({ method: "GET", path: PING, fault: faults.serverError(503) });
+    const result = await probe(proxy().host, undefined, (c) => checkReadAccess(c, image(), { retry: NO_RETRY }));
+    expect(result).toMatchObject({ ok: false, status: 503 });
+    expect(proxy().count({ path: PING })).toBe(1);
+    expect(proxy().count({ path: MANIFEST })).toBe(0);
+  });
+
+  it("with retry: NO_RETRY makes exactly one HEAD attempt (the client's policy would make four)", async () => {
+    proxy().addRule({ method: "HEAD", path: MANIFEST, fault: faults.serverError(503) });
+    const once = await probe(proxy().host, undefined, (c) => checkReadAccess(c, image(), { retry: NO_RETRY }));
+    expect(once).toMatchObject({ ok: false, status: 503 });
+    expect([proxy().count({ path: PING }), proxy().count({ method: "HEAD", path: MANIFEST })]).toEqual([1, 1]);
+    proxy().resetCounters();
+    await probe(proxy().host, undefined, (c) => checkReadAccess(c, image()));
+    expect(proxy().count({ method: "HEAD", path: MANIFEST })).toBe(FAST.attempts);
+  });
+
+  it("with timeoutMs gives up on a stalled manifest HEAD in time and closes its connection", async () => {
+    const rule = proxy().addRule({ method: "HEAD", path: MANIFEST, fault: faults.stall() });
+    const started = performance.now();
+    const result = await probe(proxy().host, undefined, (c) => checkReadAccess(c, image(), { retry: NO_RETRY, timeoutMs: 300 }));
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(result.ok).toBe(false);
+    expect(result.error).toBeInstanceOf(NetworkError);
+    expect((result.error as NetworkError).code).toBe("ETIMEDOUT");
+    await until(() => rule.hits === 1);
+    expect(proxy().count({ method: "HEAD", path: MANIFEST })).toBe(1);
+  });
+
+  it("with timeoutMs gives up on a stalled ping in time", async () => {
+    const rule = proxy().addRule({ method: "GET", path: PING, fault: faults.stall() });
+    const started = performance.now();
+    const result = await probe(proxy().host, undefined, (c) => checkReadAccess(c, image(), { retry: NO_RETRY, timeoutMs: 200 }));
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect((result.error as NetworkError).code).toBe("ETIMEDOUT");
+    await until(() => rule.hits === 1);
+    expect(proxy().count({ path: MANIFEST })).toBe(0);
+  });
+
+  it("stops at once when its signal aborts: an in-flight HEAD is cancelled", async () => {
+    const rule = proxy().addRule({ method: "HEAD", path: MANIFEST, fault: faults.stall() });
+    const controller = new AbortController();
+    const pending = probe(proxy().host, undefined, (c) => checkReadAccess(c, image(), { signal: controller.signal }));
+    await until(() => proxy().count({ method: "HEAD", path: MANIFEST }) === 1);
+    controller.abort(new Error("selection decided without this probe"));
+    const result = await pending;
+    expect(result).toMatchObject({ ok: false });
+    expect(result.error?.message).toBe("selection decided without this probe");
+    await until(() => rule.hits === 1);
+  });
+
+  it("stops at once when its signal aborts: a pending backoff is cancelled", async () => {
+    proxy().addRule({ method: "HEAD", path: MANIFEST, fault: faults.serverError(503) });
+    const slow: RetryPolicy = { attempts: 5, baseDelayMs: 30_000, maxDelayMs: 60_000, maxRetryAfterMs: 60_000 };
+    const controller = new AbortController();
+    const started = performance.now();
+    const pending = probe(proxy().host, undefined, (c) => checkReadAccess(c, image(), { retry: slow, signal: controller.signal }));
+    await until(() => proxy().count({ method: "HEAD", path: MANIFEST }) === 1);
+    controller.abort(new Error("no longer needed"));
+    const result = await pending;
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(result.error?.message).toBe("no longer needed");
+    expect(proxy().count({ method: "HEAD", path: MANIFEST })).toBe(1);
   });
 });
 

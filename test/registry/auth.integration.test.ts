@@ -1,10 +1,10 @@
 // The registry client end to end against real registries of every auth kind: pulls of
 // skopeo-pushed fixtures, pushes that skopeo and umoci read back, credential failures, and the
 // token flows (scope order, token cache, OAuth2 refresh tokens with the GET fallback).
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import tar from "tar-stream";
 import { fetch } from "undici";
@@ -19,7 +19,7 @@ import { NetworkError, RegistryError, statusOf } from "../../src/registry/errors
 import { DefaultKeychain } from "../../src/registry/keychain.js";
 import { Reference } from "../../src/registry/reference.js";
 import type { RetryPolicy } from "../../src/registry/retry.js";
-import type { UploadOutcome } from "../../src/registry/upload.js";
+import { uploadBlob, type UploadOutcome } from "../../src/registry/upload.js";
 import {
   basicAuthorization,
   buildRunImage,
@@ -309,6 +309,33 @@ describe("a token registry", () => {
       [200, ["repository:cnb/run:pull"]],
       [200, ["repository:cnb/extra:pull", "repository:cnb/run:pull"]],
     ]);
+  });
+
+  it("restarts an upload from POST when a token refresh needs the streamed PATCH body a second time", async () => {
+    const repo = "cnb/refreshed";
+    const challenge = `Bearer realm="${server().realm}",service="${server().service}",scope="repository:${repo}:push,pull",error="invalid_token"`;
+    const rule = proxy().addRule({ method: "PATCH", path: /\/blobs\/uploads\//, times: 1, fault: faults.plainTextUnauthorized("token expired\n", challenge) });
+    const blob = randomBytes(2 * 1024 * 1024 + 3);
+    const digest = sha256(blob);
+    server().clearRequests();
+    const result = await withClient(clientFor(proxy()), (client) =>
+      uploadBlob(client.repository(Reference.parse(`${proxy().host}/${repo}:latest`), { push: true }), {
+        digest,
+        size: blob.length,
+        open: () => Readable.from([blob.subarray(0, 1 << 20), blob.subarray(1 << 20)]),
+      }),
+    );
+    expect(result).toEqual({ digest, size: blob.length, outcome: "uploaded" });
+    expect(rule.hits).toBe(1);
+    expect(proxy().requests({ path: new RegExp(`^/v2/${repo}/blobs/uploads/`) }).map((r) => `${r.method} ${r.status}`)).toEqual([
+      "POST 202",
+      "PATCH 401",
+      "POST 202",
+      "PATCH 202",
+      "PUT 201",
+    ]);
+    // the refresh fetched a second token; the restarted upload used it from the cache
+    expect(server().requests().map((r) => r.status)).toEqual([200, 200]);
   });
 
   it("rejects wrong credentials with the token server's 401, without the password in the message", async () => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
 import { pipeline } from "node:stream";
 import type { Credentials, RegistryEndpoint } from "../registry/registry-kind.js";
-import { registryErrorBody, type Fault } from "./faults.js";
+import { echoedAuthorizationBody, registryErrorBody, type Fault } from "./faults.js";
 import { RuleSet, type FaultRule, type FaultRuleSpec, type RuleState } from "./fault-rules.js";
 import { startRedirectListener, type RedirectListener } from "./redirect-listener.js";
 import { RequestLog, type ProxyRequestRecord, type RequestFilter } from "./request-log.js";
@@ -39,7 +39,12 @@ export interface FaultProxy extends RegistryEndpoint {
   stop(): Promise<void>;
 }
 
-type ForwardingFault = Exclude<Fault, { kind: "respond" }>;
+type ImmediateFault = Extract<Fault, { kind: "respond" | "echo-authorization" | "drop" | "stall" }>;
+type ForwardingFault = Exclude<Fault, ImmediateFault>;
+
+function isImmediate(fault: Fault): fault is ImmediateFault {
+  return fault.kind === "respond" || fault.kind === "echo-authorization" || fault.kind === "drop" || fault.kind === "stall";
+}
 
 function sendBody(res: ServerResponse, record: ProxyRequestRecord, status: number, headers: OutgoingHttpHeaders, body: string | Buffer): void {
   record.status = status;
@@ -64,21 +69,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     });
     const rule = rules.reserve(method, url.pathname, url.search);
     const fault = rule?.spec.fault;
-    if (rule && fault?.kind === "respond") {
-      // Read the whole request body first so the client is not cut off while uploading.
-      let answered = false;
-      req.once("end", () => {
-        answered = true;
-        rules.apply(rule);
-        record.fault = rule.name;
-        sendBody(res, record, fault.status, fault.headers, fault.body);
-      });
-      res.once("close", () => {
-        if (!answered) rules.release(rule);
-      });
+    if (rule && fault && isImmediate(fault)) {
+      answerImmediately(req, res, record, rule, fault);
       return;
     }
-    const forwardingFault = fault?.kind === "respond" ? undefined : fault;
+    const forwardingFault = fault && !isImmediate(fault) ? fault : undefined;
     const pathAndQuery = url.pathname + url.search;
     const call = callUpstream(upstream, method, pathAndQuery, upstreamRequestHeaders(req.headers, upstream));
     req.pipe(call.request);
@@ -102,6 +97,33 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       },
     );
   });
+
+  /** Faults applied without asking the registry, once the whole request body has been read. */
+  function answerImmediately(req: IncomingMessage, res: ServerResponse, record: ProxyRequestRecord, rule: RuleState, fault: ImmediateFault): void {
+    // Read the whole request body first so the client is not cut off while uploading.
+    let done = false;
+    const applied = (): void => {
+      done = true;
+      rules.apply(rule);
+      record.fault = rule.name;
+    };
+    req.once("end", () => {
+      if (fault.kind === "stall") return;
+      applied();
+      if (fault.kind === "respond") sendBody(res, record, fault.status, fault.headers, fault.body);
+      else if (fault.kind === "echo-authorization") {
+        const type = fault.format === "text" ? "text/plain; charset=utf-8" : "application/json; charset=utf-8";
+        sendBody(res, record, fault.status, { "content-type": type }, echoedAuthorizationBody(req.headers.authorization, fault.format));
+      } else if (fault.rst) req.socket.resetAndDestroy();
+      else req.socket.destroy();
+    });
+    res.once("close", () => {
+      if (done) return;
+      // a stalled request is applied when the client gives up; any other fault was not applied
+      if (fault.kind === "stall" && req.readableEnded) applied();
+      else rules.release(rule);
+    });
+  }
 
   function passThrough(res: ServerResponse, upRes: IncomingMessage, record: ProxyRequestRecord): void {
     record.status = upRes.statusCode ?? 502;

@@ -7,7 +7,20 @@ export type Fault =
   /** Forward a manifest GET; on a 2xx manifest answer serve it with `layers: []`. */
   | { kind: "empty-layers" }
   /** Forward; on a 2xx answer reply 307 to the redirect listener on another host name instead. */
-  | { kind: "redirect-other-host" };
+  | { kind: "redirect-other-host" }
+  /** Answer `status` with a body that repeats the request's Authorization header (see {@link EchoFormat}). */
+  | { kind: "echo-authorization"; status: number; format: EchoFormat }
+  /** Read the request, then close the connection without an answer (FIN; `rst: true` sends a TCP reset). */
+  | { kind: "drop"; rst?: boolean }
+  /** Read the request and never answer; applied when the client gives up and closes the connection. */
+  | { kind: "stall" };
+
+/**
+ * How an echoed Authorization header is written: `json`, a registry error with the header in its
+ * message and detail; `text`, header lines in a plain-text body; `bare`, a registry error naming only
+ * the credential (the header value without its scheme, e.g. the base64 of `user:password`).
+ */
+export type EchoFormat = "json" | "text" | "bare";
 
 /** A registry-style JSON error body: `{"errors":[{"code","message","detail"}]}`. */
 export function registryErrorBody(code: string, message: string, detail: unknown = null): string {
@@ -58,4 +71,24 @@ export const faults = {
   redirectToOtherHost(): Fault {
     return { kind: "redirect-other-host" };
   },
+  /** `status` with the request's Authorization header echoed in the body, like a careless registry or proxy. */
+  echoAuthorization(status = 403, format: EchoFormat = "json"): Fault {
+    return { kind: "echo-authorization", status, format };
+  },
+  /** No answer: the connection is closed once the request has been read (a reset before the headers). */
+  drop(options: { rst?: boolean } = {}): Fault {
+    return { kind: "drop", ...options };
+  },
+  /** No answer and no close: the request hangs until the client aborts it (then the fault counts as applied). */
+  stall(): Fault {
+    return { kind: "stall" };
+  },
 };
+
+/** The body an `echo-authorization` fault answers with. */
+export function echoedAuthorizationBody(authorization: string | undefined, format: EchoFormat): string {
+  const value = authorization ?? "";
+  if (format === "bare") return registryErrorBody("DENIED", `credentials ${value.replace(/^\S+\s+/, "")} were rejected`);
+  if (format === "text") return `access denied for request with headers:\nAuthorization: ${value}\nUser-Agent: echo\n`;
+  return registryErrorBody("DENIED", `access denied (Authorization: ${value})`, { Authorization: [value] });
+}
