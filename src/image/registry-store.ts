@@ -34,8 +34,7 @@ export class RegistryStore implements ImageStore {
   async probeRead(name: string, options: ProbeOptions = {}): Promise<ProbeResult> {
     const ref = Reference.tryParse(name);
     if (!ref) return { readable: false, reason: "not a valid image reference" };
-    const result = await checkReadAccess(this.client, ref);
-    options.signal?.throwIfAborted();
+    const result = await checkReadAccess(this.client, ref, { signal: options.signal });
     if (result.ok) return { readable: true };
     return { readable: false, ...(result.status === 404 ? { missing: true } : {}), reason: result.error?.message };
   }
