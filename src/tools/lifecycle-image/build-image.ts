@@ -97,6 +97,14 @@ async function buildLayer(name: BuiltLayer["name"], entries: readonly TarEntry[]
 /** Builds the image into `out` (and the sinks); on any failure `out` is left as it was. */
 export async function buildLifecycleImage(options: BuildImageOptions): Promise<BuiltLifecycleImage> {
   const log = options.log ?? (() => undefined);
+  let mark = performance.now();
+  /** Seconds since the previous call, for the progress lines. */
+  const lap = (): string => {
+    const now = performance.now();
+    const text = `${((now - mark) / 1000).toFixed(1)} s`;
+    mark = now;
+    return text;
+  };
   const launcher = await readLauncher(options.launcher);
   const staged = await StagedOutput.create(options.out);
   try {
@@ -106,13 +114,14 @@ export async function buildLifecycleImage(options: BuildImageOptions): Promise<B
     const executable = await readElfFileDependencies(release.executable);
     if (executable.machine !== EM_X86_64) throw new ImageBuildError(`${options.release}: lifecycle/lifecycle is not an x86-64 executable`);
     const version = release.descriptor.lifecycle.version;
-    log(`release ${version}: ${[...release.members.keys()].sort().join(", ")} (needs ${executable.needed.join(", ")})`);
+    log(`release ${version}: ${[...release.members.keys()].sort().join(", ")}, needs ${executable.needed.join(", ")} (${lap()})`);
 
     const report = await resolvePackages(options.packages);
     const packages = report.packages.map((p) => ({ name: p.deb.control.package, version: p.deb.control.version, sha256: p.sha256 }));
     const pinned = packages.map((p) => `${p.name}=${p.version}`).join(" ");
-    log(`debian packages: ${pinned}${report.downloaded.length ? ` (downloaded ${report.downloaded.join(", ")})` : ""}`);
+    const fetched = report.downloaded.length ? `, downloaded ${report.downloaded.join(", ")}` : "";
     const base = await baseLayer(report.packages, executable);
+    log(`debian packages: ${pinned}${fetched} (${lap()})`);
     options.signal?.throwIfAborted();
 
     const [baseBuilt, lifecycleBuilt] = await Promise.all([
@@ -123,15 +132,19 @@ export async function buildLifecycleImage(options: BuildImageOptions): Promise<B
       `debian packages ${pinned}: the loader's libraries, copyrights, dpkg records; /etc/passwd, /etc/group, /etc/nsswitch.conf, /tmp`,
       `lifecycle ${version}: /cnb/lifecycle.toml, /cnb/lifecycle (executable, phase links, launcher)`,
     ]);
+    log(`layers compressed at gzip level ${LAYER_GZIP_LEVEL} (${lap()})`);
     const image = new MutableImage(config, [baseBuilt.layer, lifecycleBuilt.layer], "oci");
     const layout = staged.path("layout");
     const written = await writeLayoutImage(image, layout, { refName: version, exclusive: true });
     const configSize = (await image.config()).raw.length;
+    log(`layout written (${lap()})`);
     options.signal?.throwIfAborted();
 
     const sinkLines: string[] = [];
     for (const sink of options.sinks ?? []) {
-      sinkLines.push(...(await sink.write(image)));
+      const lines = await sink.write(image);
+      sinkLines.push(...lines);
+      log(`${lines.join("; ")} (${lap()})`);
       options.signal?.throwIfAborted();
     }
     await staged.commit(layout);

@@ -96,7 +96,6 @@ export async function runImageCommand(argv: readonly string[]): Promise<number> 
       console.log(`${l.name} layer ${l.digest} ${megabytes(l.size)} (${megabytes(l.uncompressedSize)} uncompressed)`);
     }
     console.log(`image ${built.digest}, ${megabytes(built.compressedSize)} compressed, in ${command.out} as ${built.refName}`);
-    for (const line of built.sinkLines) console.log(line);
     console.log(`built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     return 0;
   } catch (err) {

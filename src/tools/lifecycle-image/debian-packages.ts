@@ -126,19 +126,18 @@ export async function packagesFromApt(cacheDir: string): Promise<PackageReport> 
       const uris = parsePrintUris(await aptGet(["download", "--print-uris", ...wanted], emptyDir));
       const unresolved = wanted.filter((name) => !uris.some((u) => u.name === name));
       if (unresolved.length > 0) throw new DebPackageError(`apt-get download --print-uris gave no .deb for ${unresolved.join(", ")}`);
+      const cached = await Promise.all(uris.map(async (uri) => (await sha256File(join(cacheDir, uri.file)).catch(() => undefined)) === uri.sha256));
+      const missing = uris.filter((_, i) => !cached[i]);
+      if (missing.length > 0) await aptGet(["download", ...missing.map((u) => `${u.name}=${u.version}`)], cacheDir);
       for (const uri of uris) {
         const path = join(cacheDir, uri.file);
-        let sha256 = await sha256File(path).catch(() => undefined);
-        if (sha256 !== uri.sha256) {
-          await aptGet(["download", `${uri.name}=${uri.version}`], cacheDir);
-          sha256 = await sha256File(path).catch(() => undefined);
-          if (sha256 !== uri.sha256) throw new DebPackageError(`apt downloaded ${uri.file} with ${sha256 ?? "no file"}, its index says ${uri.sha256}`);
-          downloaded.push(uri.file);
-        }
+        const sha256 = await sha256File(path).catch(() => undefined);
+        if (sha256 !== uri.sha256) throw new DebPackageError(`apt downloaded ${uri.file} with ${sha256 ?? "no file"}, its index says ${uri.sha256}`);
         const deb = await readDebPackage(path);
         checkArchitecture(deb);
         resolved.set(deb.control.package, { deb, sha256 });
       }
+      downloaded.push(...missing.map((u) => u.file));
       wanted = [...new Set([...resolved.values()].flatMap((p) => p.deb.control.depends))].filter((n) => !resolved.has(n)).sort();
     }
     return { packages: closure(resolved, (name) => new DebPackageError(`apt did not resolve ${name}`)), downloaded };
