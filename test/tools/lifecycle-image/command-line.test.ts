@@ -1,9 +1,11 @@
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseImageCommand, UsageError } from "../../../src/tools/lifecycle-image/command-line.js";
 import { ImageSinkError, parsePushReferences } from "../../../src/tools/lifecycle-image/image-sinks.js";
 
 const root = join(import.meta.dirname, "..", "..", "..");
+const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
 
 describe("npm run image command line", () => {
   it("defaults to the release tarball of package.json's version, apt with the cache under node_modules, and dist/image", () => {
@@ -11,7 +13,7 @@ describe("npm run image command line", () => {
     expect(cmd).toEqual({
       launcher: "/home/me/work/launcher",
       push: [],
-      release: join(root, "dist", "release", "lifecycle-v0.1.0+linux.x86-64.tgz"),
+      release: join(root, "dist", "release", `lifecycle-v${version}+linux.x86-64.tgz`),
       packages: { kind: "apt", cacheDir: join(root, "node_modules", ".cache", "lifecycle-image", "debs") },
       out: join(root, "dist", "image"),
     });
