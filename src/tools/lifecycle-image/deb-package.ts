@@ -1,7 +1,7 @@
 // Reads a Debian package (.deb) with dpkg-deb: its control paragraph and its files, in memory.
 // The packages a base needs (libc6, libstdc++6, ...) hold a few MB each.
 import { posix } from "node:path";
-import { runCommand, streamCommand } from "./command.js";
+import { runCommand, streamCommand } from "./host-command.js";
 import { readBody, readTar } from "./tar-input.js";
 
 /** A file, directory or symlink of a package, at an absolute path. */

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runCommand } from "./command.js";
+import { runCommand } from "./host-command.js";
 import { DebPackageError, readDebPackage, type DebPackage } from "./deb-package.js";
 
 /** The packages asked for; their Depends are added until the set is closed. */
