@@ -7,7 +7,7 @@ import { MediaType, type ConfigInfo, type Layer, type Manifest, type ManifestInf
 import { DaemonLayer, type DaemonLayerReader } from "./daemon-layer.js";
 import type { EngineClient } from "./engine-client.js";
 import { DaemonError, isDaemonError } from "./engine-errors.js";
-import { HistorySchema, InspectSchema, type InspectResult } from "./engine-schemas.js";
+import { HistorySchema, InspectSchema, type HistoryResult, type InspectResult } from "./engine-schemas.js";
 import { daemonName, imagePath } from "./image-names.js";
 import { configFromInspect } from "./inspect-config.js";
 import type { DaemonLayerIndex } from "./layer-index.js";
@@ -71,7 +71,14 @@ export class DaemonImage implements StoredImage {
     this.configured ??= (async () => {
       const inspect = await this.found();
       // by ID, so a name re-tagged meanwhile cannot mix two images
-      const history = await this.ctx.engine.getJson(imagePath(inspect.Id, "/history"), HistorySchema, `reading the history of image '${this.name}'`);
+      let history: HistoryResult | undefined;
+      try {
+        history = await this.ctx.engine.getJson(imagePath(inspect.Id, "/history"), HistorySchema, `reading the history of image '${this.name}'`);
+      } catch (err) {
+        // podman 4.3 answers 500 (a nil pointer) for history entries without `created`; history is
+        // only descriptive, so such an image gets blank entries, as one with mismatched history does
+        if (!isDaemonError(err, "refused")) throw err;
+      }
       const config = configFromInspect(inspect, history);
       const raw = Buffer.from(JSON.stringify(config));
       return { config, raw, digest: sha256Digest(raw) };

@@ -12,6 +12,7 @@ import type { Logger } from "../../log/logger.js";
 import { sha256Digest } from "../../registry/manifests.js";
 import type { ImageStore, ProbeResult, SavedName, SaveResult, StoredImage } from "../store.js";
 import type { Image, Layer } from "../types.js";
+import type { DaemonKind } from "./daemon-kind.js";
 import { emptyDaemonStats, type DaemonStats } from "./daemon-stats.js";
 import { DaemonImage } from "./daemon-image.js";
 import { DaemonLayer, type DaemonLayerReader } from "./daemon-layer.js";
@@ -32,6 +33,11 @@ export interface DaemonStoreOptions {
   readonly launchCache?: VolumeCache;
   /** Where layers fetched from the daemon are kept while needed (default the OS temp dir). */
   readonly tempDir?: string;
+  /**
+   * Which placeholder rules to follow instead of the detected daemon kind's: `docker-containerd`
+   * always sends complete images, `docker` only leaves out a stored chain from the bottom.
+   */
+  readonly kind?: DaemonKind;
 }
 
 const READABLE: ProbeResult = { readable: true };
@@ -67,11 +73,11 @@ export class DaemonStore implements ImageStore, DaemonLayerReader {
   }
 
   /** Access checks are no-ops in daemon mode. */
-  probeRead(): Promise<ProbeResult> {
+  probeRead(_name: string): Promise<ProbeResult> {
     return Promise.resolve(READABLE);
   }
 
-  probeWrite(): Promise<ProbeResult> {
+  probeWrite(_name: string): Promise<ProbeResult> {
     return Promise.resolve(READABLE);
   }
 
@@ -195,7 +201,7 @@ export class DaemonStore implements ImageStore, DaemonLayerReader {
         const baseIds = this.base ? ((await this.base.inspect())?.RootFS.Layers ?? undefined) : undefined;
         files = await stageLaunchLayers(launchCache, layersAbove(layers, baseIds), (ls, dir, onLayer) => this.fetchDaemonLayers(ls, dir, onLayer));
       }
-      const mask = this.index.placeholders(this.engine.kind, diffIds);
+      const mask = this.index.placeholders(this.options.kind ?? this.engine.kind, diffIds);
       let outcome = await this.loadOnce(config, repoTag, layers, mask, files, work, what);
       if (!outcome.ok && mask.some(Boolean)) {
         this.stats.refusedLoads++;

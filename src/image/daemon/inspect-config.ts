@@ -24,13 +24,17 @@ function containerConfig(inspect: InspectResult): ContainerConfig {
   return out;
 }
 
+/** What blank history entries say was their creation time when the image does not say. */
+const NORMALIZED_CREATED = "1980-01-01T00:00:01Z";
+
 /**
  * The image's history, oldest first, when the daemon reports one entry per layer; otherwise one
  * blank entry per layer (Go's `NormalizedHistory`: the Engine API does not say which entries are
- * empty layers, so a count that does not match cannot be mapped onto the layers).
+ * empty layers, so a count that does not match cannot be mapped onto the layers). Blank entries
+ * carry `created` (podman's history endpoint fails on entries without one).
  */
-export function historyFromDaemon(history: HistoryResult, layerCount: number): History[] {
-  if (history.length !== layerCount) return Array.from({ length: layerCount }, () => ({}));
+export function historyFromDaemon(history: HistoryResult | undefined, layerCount: number, created = NORMALIZED_CREATED): History[] {
+  if (history?.length !== layerCount) return Array.from({ length: layerCount }, () => ({ created }));
   return [...history].reverse().map((h) => {
     const entry: History = { created: new Date(h.Created * 1000).toISOString().replace(".000Z", "Z") };
     if (h.CreatedBy) entry.created_by = h.CreatedBy;
@@ -39,15 +43,15 @@ export function historyFromDaemon(history: HistoryResult, layerCount: number): H
   });
 }
 
-/** The image config (OCI form) of an inspected image. */
-export function configFromInspect(inspect: InspectResult, history: HistoryResult): ImageConfig {
+/** The image config (OCI form) of an inspected image; without a history, blank entries. */
+export function configFromInspect(inspect: InspectResult, history: HistoryResult | undefined): ImageConfig {
   const diffIds = inspect.RootFS.Layers ?? [];
   const config: ImageConfig = {
     architecture: inspect.Architecture ?? "",
     os: inspect.Os ?? "",
     config: containerConfig(inspect),
     rootfs: { type: "layers", diff_ids: [...diffIds] },
-    history: historyFromDaemon(history, diffIds.length),
+    history: historyFromDaemon(history, diffIds.length, inspect.Created ?? undefined),
   };
   if (inspect.Created) config.created = inspect.Created;
   if (inspect.Author) config.author = inspect.Author;
