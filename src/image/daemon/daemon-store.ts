@@ -148,12 +148,8 @@ export class DaemonStore implements ImageStore, DaemonLayerReader {
     }
     this.stats.loads++;
     this.stats.placeholdersSent += mask.filter(Boolean).length;
-    const progress = { layerBytes: 0 };
-    try {
-      return await loadArchive(this.engine, { config, repoTags: [repoTag], layers: contents }, progress, what);
-    } finally {
-      this.stats.layerBytesSent += progress.layerBytes;
-    }
+    const progress = { layerBytes: (n: number): void => void (this.stats.layerBytesSent += n) };
+    return loadArchive(this.engine, { config, repoTags: [repoTag], layers: contents }, progress, what);
   }
 
   /** The ID of the image just loaded under `repoTag`, and whether the load tagged it. */

@@ -35,10 +35,9 @@ export interface ArchiveSpec {
   readonly layers: readonly ArchiveLayer[];
 }
 
-/** Running totals of an archive being written. */
+/** Told about layer content as it is written (live counters). */
 export interface ArchiveProgress {
-  /** Layer content bytes written so far. */
-  layerBytes: number;
+  layerBytes(n: number): void;
 }
 
 /** A layer's content did not have the promised size or digest. */
@@ -66,7 +65,7 @@ async function* layerFile(name: string, diffId: string, content: LayerContent, p
     written += buf.length;
     if (written > content.size) throw new LayerContentError(`layer ${diffId} is larger than its ${content.size} bytes`);
     hash.update(buf);
-    progress.layerBytes += buf.length;
+    progress.layerBytes(buf.length);
     yield buf;
   }
   if (written !== content.size) throw new LayerContentError(`layer ${diffId} ended after ${written} of ${content.size} bytes`);
@@ -81,7 +80,7 @@ export function archiveLayerNames(layers: readonly ArchiveLayer[]): string[] {
   return layers.map((layer, i) => (layer.content ? `${layer.diffId.slice("sha256:".length)}.tar` : `blank_${i}`));
 }
 
-/** Streams the archive; `progress` counts the layer bytes as they are produced. */
+/** Streams the archive; `progress` hears of the layer bytes as they are produced. */
 export async function* dockerArchive(spec: ArchiveSpec, progress: ArchiveProgress): AsyncGenerator<Buffer> {
   const configName = `${createHash("sha256").update(spec.config).digest("hex")}.json`;
   yield* smallFile(configName, spec.config);
