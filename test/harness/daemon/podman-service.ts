@@ -41,6 +41,10 @@ export interface PodmanService {
   kill(): Promise<void>;
   /** Stops the service and removes its directory (unless `paths` was given). */
   stop(): Promise<void>;
+  /** Closes the watchdog's lifeline, as when this process dies (for harness tests). */
+  closeLifeline(): void;
+  /** Resolves when the service has exited. */
+  readonly exited: Promise<unknown>;
 }
 
 /** A TCP port that was free a moment ago. */
@@ -152,6 +156,8 @@ export async function startPodmanService(options: PodmanServiceOptions = {}): Pr
         stopped ??= cleanup.run();
         return stopped;
       },
+      closeLifeline: () => service.closeLifeline(),
+      exited: service.exited,
     };
   } catch (error) {
     await cleanup.run().catch(() => undefined);
