@@ -11,13 +11,11 @@
 // a legacy layer.tar) are hashed while being written to a temp file, kept when their diffID is
 // wanted and deleted otherwise. Reading stops as soon as every wanted layer was found.
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { rm } from "node:fs/promises";
+import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { pipeline, Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
-import tar from "tar-stream";
+import { readTar } from "./tar-reader.js";
 
 /** Options of {@link extractLayers}. */
 export interface ExtractLayersOptions {
@@ -27,6 +25,8 @@ export interface ExtractLayersOptions {
   readonly tempDir: string;
   /** Takes a found layer's uncompressed tar; it owns the file from then on (moves or deletes it). */
   onLayer(diffId: string, path: string): Promise<void>;
+  /** Hears of every chunk read from `input` (for counters). */
+  onRead?(bytes: number): void;
 }
 
 /** What an extraction found and how much it read. */
@@ -49,14 +49,13 @@ function sniff(head: Buffer): "gzip" | "tar" | "other" {
   return "other";
 }
 
-/** Reads an entry's first bytes; returns them and a stream of the whole entry. */
-async function peek(entry: Readable, bytes: number): Promise<{ head: Buffer; whole: AsyncIterable<Buffer> }> {
-  const iterator = entry[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+/** Reads an entry's first bytes; returns them and the whole entry's bytes (those included). */
+async function peek(content: AsyncGenerator<Buffer>, bytes: number): Promise<{ head: Buffer; whole: AsyncGenerator<Buffer> }> {
   const first: Buffer[] = [];
   let size = 0;
   let done = false;
   while (size < bytes) {
-    const next = await iterator.next();
+    const next = await content.next();
     if (next.done === true) {
       done = true;
       break;
@@ -64,50 +63,24 @@ async function peek(entry: Readable, bytes: number): Promise<{ head: Buffer; who
     first.push(next.value);
     size += next.value.length;
   }
-  const head = Buffer.concat(first);
   async function* whole(): AsyncGenerator<Buffer> {
-    if (head.length > 0) yield head;
-    if (done) return;
-    for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield next.value;
+    yield* first;
+    if (!done) yield* content;
   }
-  return { head, whole: whole() };
+  return { head: Buffer.concat(first), whole: whole() };
 }
 
-async function drain(entry: AsyncIterable<unknown>): Promise<void> {
-  for await (const _ of entry) {
+async function drain(content: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of content) {
     // discard
   }
 }
 
-/** Feeds `input` into a tar parser with backpressure and yields its entries. */
-async function* tarEntries(input: Readable): AsyncGenerator<{ header: tar.Header; stream: Readable }> {
-  const extract = tar.extract();
-  const pump = (async () => {
-    for await (const chunk of input) {
-      if (!extract.write(chunk as Buffer)) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            extract.off("drain", done);
-            extract.off("close", done);
-            resolve();
-          };
-          extract.on("drain", done);
-          extract.on("close", done);
-        });
-      }
-      if (extract.destroyed) return;
-    }
-    extract.end(undefined);
-  })().catch((err: unknown) => {
-    extract.destroy(err instanceof Error ? err : new Error(String(err)));
-  });
-  try {
-    for await (const entry of extract) yield { header: entry.header, stream: entry as unknown as Readable };
-  } finally {
-    // stopping early: end the pump (blocked on the input) before waiting for it
-    input.destroy();
-    extract.destroy();
-    await pump;
+/** Counts what is read from the input. */
+async function* counted(input: AsyncIterable<unknown>, onRead?: (bytes: number) => void): AsyncGenerator<Buffer> {
+  for await (const chunk of input) {
+    onRead?.((chunk as Buffer).length);
+    yield chunk as Buffer;
   }
 }
 
@@ -126,15 +99,18 @@ export async function extractLayers(input: Readable, options: ExtractLayersOptio
     const hash = createHash("sha256");
     let kept = false;
     try {
-      const count = async function* (chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+      const file = await open(path, "wx");
+      try {
+        // pipeline (not pipe) so a failing source fails the gunzip, too
+        const chunks: AsyncIterable<Buffer> = gzip ? pipeline(Readable.from(source), createGunzip({ chunkSize: 1 << 20 }), () => undefined) : source;
         for await (const chunk of chunks) {
           hash.update(chunk);
           spooledBytes += chunk.length;
-          yield chunk;
+          await file.write(chunk);
         }
-      };
-      if (gzip) await pipeline(Readable.from(source), createGunzip(), count, createWriteStream(path, { flags: "wx" }));
-      else await pipeline(Readable.from(source), count, createWriteStream(path, { flags: "wx" }));
+      } finally {
+        await file.close();
+      }
       const diffId = `sha256:${hash.digest("hex")}`;
       if (options.wanted.has(diffId) && !found.has(diffId)) {
         found.add(diffId);
@@ -148,15 +124,15 @@ export async function extractLayers(input: Readable, options: ExtractLayersOptio
 
   try {
     if (remaining() === 0) return { found, spooledBytes };
-    for await (const { header, stream } of tarEntries(input)) {
-      const isFile = header.type === "file" || header.type === "contiguous-file";
-      if (!isFile || header.size === 0 || METADATA_NAME.test(header.name)) {
-        await drain(stream);
+    const onRead = options.onRead?.bind(options);
+    for await (const entry of readTar(counted(input, onRead))) {
+      if (entry.type !== "file" || entry.size === 0 || METADATA_NAME.test(entry.name)) {
+        await entry.skip();
         continue;
       }
-      const named = DIGEST_NAME.exec(header.name);
+      const named = DIGEST_NAME.exec(entry.name);
       const namedDigest = named ? `sha256:${named[1] ?? named[2] ?? ""}` : undefined;
-      const { head, whole } = await peek(stream, SNIFF_BYTES);
+      const { head, whole } = await peek(entry.content(), SNIFF_BYTES);
       const kind = sniff(head);
       if (kind === "other") {
         await drain(whole);

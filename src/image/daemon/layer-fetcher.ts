@@ -1,23 +1,10 @@
 // Layer contents the daemon alone holds, taken from a save of one image (`GET /images/{id}/get`):
 // only the wanted layers are written out, and the reading stops once they were all found.
-import { Transform, type TransformCallback } from "node:stream";
 import { extractLayers } from "./archive-extract.js";
 import type { DaemonStats } from "./daemon-stats.js";
 import type { EngineClient } from "./engine-client.js";
 import { DaemonError, isDaemonError } from "./engine-errors.js";
 import { imagePath } from "./image-names.js";
-
-/** Counts bytes flowing through. */
-class ByteCounter extends Transform {
-  constructor(private readonly add: (n: number) => void) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.add(chunk.length);
-    callback(null, chunk);
-  }
-}
 
 /** Saves images partially: the wanted layers of one image, as files. */
 export class LayerFetcher {
@@ -40,13 +27,12 @@ export class LayerFetcher {
       const err = await this.engine.failure(res, what);
       throw err.code === "not-found" ? new DaemonError("not-found", `${what}: image ${imageId} is no longer in the daemon`, 404, { cause: err }) : err;
     }
-    const counted = res.body.pipe(new ByteCounter((n) => (this.stats.saveBytesRead += n)));
-    res.body.on("error", (err) => counted.destroy(err));
     let found: ReadonlySet<string>;
     try {
-      ({ found } = await extractLayers(counted, {
+      ({ found } = await extractLayers(res.body, {
         wanted,
         tempDir: dir,
+        onRead: (n) => (this.stats.saveBytesRead += n),
         onLayer: async (diffId, path) => {
           this.stats.layersFetched++;
           await onLayer(diffId, path);
