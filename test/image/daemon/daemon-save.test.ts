@@ -1,12 +1,16 @@
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { DaemonStore } from "../../../src/image/daemon/daemon-store.js";
 import { EngineClient } from "../../../src/image/daemon/engine-client.js";
+import { FileLayer } from "../../../src/image/file-layer.js";
 import { MutableImage } from "../../../src/image/mutable-image.js";
+import { MediaType } from "../../../src/image/types.js";
+import { buildLayerBlob, staticLayerSource } from "../../../src/layers/index.js";
 import type { StoredImage } from "../../../src/image/store.js";
 import { MemoryLogger } from "../../../src/log/logger.js";
-import { busyboxLayer, buildRunImage, copyIntoDaemon, expectNoLeakedProcesses, usePodmanService, useTempDir } from "../../harness/index.js";
+import { busyboxLayer, buildRunImage, copyIntoDaemon, expectNoLeakedProcesses, startPodmanService, usePodmanService, useTempDir } from "../../harness/index.js";
 import { tarLayer } from "./daemon-fixtures.js";
 
 const PodmanInspect = z.array(
@@ -191,6 +195,41 @@ describe("saving images into the daemon", () => {
     expect(store.stats.layerBytesSent).toBeGreaterThan(fresh.size);
     expect(store.stats.layerBytesSent).toBeLessThan(fresh.size + 64 * 1024);
     expect(await runIn("localhost/test/graph:1", "cat /etc/motd /fresh.txt /app/one.txt")).toBe("run image one\nfresh\napp layer one\n");
+  });
+
+  it("loads gzip layers too, gunzipped on the way (their uncompressed size counted first)", async () => {
+    const store = new DaemonStore(engine, { tempDir: temp() });
+    const image = await MutableImage.from(await store.openBase(RUN, logger));
+    const dir = join(temp(), "gzip");
+    await mkdir(dir, { recursive: true });
+    const blob = await buildLayerBlob(
+      staticLayerSource([{ name: "/zipped.txt", type: "file", mode: 0o644, uid: 0, gid: 0, content: Buffer.from("zipped ".repeat(10_000)) }]),
+      dir,
+    );
+    image.addLayer(new FileLayer(blob.path, blob.digest, blob.diffId, blob.size, MediaType.OciLayerGzip), { created: "1980-01-01T00:00:01Z" });
+    expect(blob.size).toBeLessThan(blob.uncompressedSize);
+
+    const result = await store.save(image, ["localhost/test/gzip:1"]);
+
+    expect(store.stats.layerBytesSent).toBe(blob.uncompressedSize);
+    expect((await inspect("localhost/test/gzip:1")).RootFS.Layers.at(-1)).toBe(blob.diffId);
+    expect(result.report.imageId).toBe((await inspect("localhost/test/gzip:1")).Id);
+    expect(await runIn("localhost/test/gzip:1", "wc -c < /zipped.txt")).toBe("70000\n");
+  });
+
+  it("saves over TCP as over the socket", async () => {
+    const tcp = await startPodmanService({ listen: "tcp", paths: podman().paths });
+    const tcpEngine = await EngineClient.connect({ env: { DOCKER_HOST: tcp.dockerHost } });
+    try {
+      const store = new DaemonStore(tcpEngine, { tempDir: temp() });
+      const { image, sizes } = await appOn(await store.openBase(RUN, logger), join(temp(), "tcp"));
+      const result = await store.save(image, ["localhost/test/tcp:1"]);
+      expect(store.stats).toMatchObject({ layerBytesSent: sizes, placeholdersSent: 2, loads: 1 });
+      expect((await inspect("localhost/test/tcp:1")).Id).toBe(result.report.imageId);
+    } finally {
+      await tcpEngine.close();
+      await tcp.stop();
+    }
   });
 
   it("tags every name; a name that cannot be tagged is reported alone", async () => {
