@@ -52,8 +52,13 @@ export {
 export { umociUnpack, type UnpackedImage } from "./check/umoci.js";
 export { statTree, type TreeEntry } from "./check/file-tree.js";
 
+export { startPodmanService, type PodmanService, type PodmanServiceOptions } from "./daemon/podman-service.js";
+export { podmanEnv, writePodmanConfig, type PodmanPaths } from "./daemon/podman-config.js";
+export { copyIntoDaemon } from "./daemon/load-image.js";
+
 export { useResource, type UseResourceOptions } from "./vitest/use-resource.js";
 export { useRegistry } from "./vitest/use-registry.js";
 export { useFaultProxy, type UseFaultProxyOptions } from "./vitest/use-fault-proxy.js";
 export { useTempDir } from "./vitest/use-temp-dir.js";
+export { usePodmanService } from "./vitest/use-podman.js";
 export { expectNoLeakedProcesses } from "./vitest/expect-no-leaks.js";

@@ -1,0 +1,233 @@
+// Images in a Docker daemon (`-daemon`). Reads go through inspect/history; layer contents come
+// from the launch cache, or from a save of one image from which only the wanted layers are taken.
+// A save sends the daemon only the layers it lacks: layers it holds go as zero-byte placeholders
+// (see layer-index.ts for which), and only when the daemon refuses them is the image loaded again
+// with every layer's content. Nothing is tagged unless the load succeeded.
+import { mkdtemp, open, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import type { VolumeCache } from "../../cache/volume-cache.js";
+import type { Logger } from "../../log/logger.js";
+import { sha256Digest } from "../../registry/manifests.js";
+import type { ImageStore, ProbeResult, SavedName, SaveResult, StoredImage } from "../store.js";
+import type { Image, Layer } from "../types.js";
+import type { DaemonKind } from "./daemon-kind.js";
+import { emptyDaemonStats, type DaemonStats } from "./daemon-stats.js";
+import { DaemonImage } from "./daemon-image.js";
+import { DaemonLayer, type DaemonLayerReader } from "./daemon-layer.js";
+import type { ArchiveLayer } from "./docker-archive.js";
+import type { EngineClient } from "./engine-client.js";
+import { DaemonError, isDaemonError } from "./engine-errors.js";
+import { InspectSchema } from "./engine-schemas.js";
+import { loadArchive, type LoadOutcome } from "./image-loader.js";
+import { imagePath, tagTarget } from "./image-names.js";
+import { layersAbove, stageLaunchLayers } from "./launch-cache.js";
+import { fileContent, localContent } from "./layer-contents.js";
+import { LayerFetcher } from "./layer-fetcher.js";
+import { DaemonLayerIndex } from "./layer-index.js";
+
+/** Options of a {@link DaemonStore}. */
+export interface DaemonStoreOptions {
+  /** The launch cache (`-launch-cache`), opened by the phase; reads use it, saves stage and commit it. */
+  readonly launchCache?: VolumeCache;
+  /** Where layers fetched from the daemon are kept while needed (default the OS temp dir). */
+  readonly tempDir?: string;
+  /**
+   * Which placeholder rules to follow instead of the detected daemon kind's: `docker-containerd`
+   * always sends complete images, `docker` only leaves out a stored chain from the bottom.
+   */
+  readonly kind?: DaemonKind;
+}
+
+const READABLE: ProbeResult = { readable: true };
+
+/** The image store of daemon mode. Construct it with an {@link EngineClient} connected before the privilege drop. */
+export class DaemonStore implements ImageStore, DaemonLayerReader {
+  readonly kind = "daemon";
+  readonly layerEncoding = "tar";
+  /** What this store moved so far (for tests and benchmarks). */
+  readonly stats: DaemonStats = emptyDaemonStats();
+  private readonly index = new DaemonLayerIndex();
+  private readonly fetcher: LayerFetcher;
+  /** The image last opened with openBase: layers above it go into the launch cache. */
+  private base?: DaemonImage;
+
+  constructor(
+    readonly engine: EngineClient,
+    private readonly options: DaemonStoreOptions = {},
+  ) {
+    this.fetcher = new LayerFetcher(engine, this.stats);
+  }
+
+  open(name: string): DaemonImage {
+    return new DaemonImage({ engine: this.engine, reader: this, index: this.index }, name);
+  }
+
+  /** Opens the image to build on or rebase onto; rejects with a "not-found" DaemonError when the daemon lacks it. */
+  async openBase(name: string, _logger?: Logger): Promise<StoredImage> {
+    const image = this.open(name);
+    if (!(await image.exists())) throw new DaemonError("not-found", `image '${name}' not found in the daemon`, 404);
+    this.base = image;
+    return image;
+  }
+
+  /** Access checks are no-ops in daemon mode. */
+  probeRead(_name: string): Promise<ProbeResult> {
+    return Promise.resolve(READABLE);
+  }
+
+  probeWrite(_name: string): Promise<ProbeResult> {
+    return Promise.resolve(READABLE);
+  }
+
+  describe(name: string): string {
+    return name;
+  }
+
+  private async workDir(): Promise<string> {
+    return mkdtemp(join(this.options.tempDir ?? tmpdir(), "cnb-daemon-"));
+  }
+
+  /** The uncompressed tar of a layer of an image in the daemon: from the launch cache, else from a save of that image. */
+  async readLayer(imageId: string, diffId: string): Promise<Readable> {
+    const cache = this.options.launchCache;
+    if (cache && (await cache.hasLayer(diffId))) return cache.retrieveLayer(diffId);
+    const dir = await this.workDir();
+    try {
+      let path: string | undefined;
+      await this.fetcher.fetch(imageId, new Set([diffId]), dir, (_d, p) => {
+        path = p;
+        return Promise.resolve();
+      });
+      if (path === undefined) throw new DaemonError("invalid-response", `layer ${diffId} was not found in image ${imageId}`);
+      // reading an unlinked file keeps nothing behind, however the stream ends
+      const handle = await open(path, "r");
+      return handle.createReadStream({ highWaterMark: 1 << 20 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Fetches layers only the daemon has (one partial save per image) into `dir`. */
+  private async fetchDaemonLayers(layers: readonly DaemonLayer[], dir: string, onLayer: (diffId: string, path: string) => Promise<void>): Promise<void> {
+    const byImage = new Map<string, Set<string>>();
+    const seen = new Set<string>();
+    for (const layer of layers) {
+      if (seen.has(layer.diffId)) continue;
+      seen.add(layer.diffId);
+      const wanted = byImage.get(layer.imageId) ?? new Set<string>();
+      wanted.add(layer.diffId);
+      byImage.set(layer.imageId, wanted);
+    }
+    for (const [imageId, wanted] of byImage) await this.fetcher.fetch(imageId, wanted, dir, onLayer);
+  }
+
+  /** One load attempt: placeholders where `mask` says, contents for the rest (fetched from the daemon when needed). */
+  private async loadOnce(config: Buffer, repoTag: string, layers: readonly Layer[], mask: readonly boolean[], files: Map<string, string>, work: string, what: string): Promise<LoadOutcome> {
+    const contents: ArchiveLayer[] = [];
+    const missing: DaemonLayer[] = [];
+    for (const [i, layer] of layers.entries()) {
+      if (mask[i] === true) {
+        contents.push({ diffId: layer.diffId });
+        continue;
+      }
+      const content = await localContent(layer, { files, launchCache: this.options.launchCache });
+      if (!content && layer instanceof DaemonLayer) missing.push(layer);
+      contents.push({ diffId: layer.diffId, content });
+    }
+    if (missing.length > 0) {
+      await this.fetchDaemonLayers(missing, work, (diffId, path) => {
+        files.set(diffId, path);
+        return Promise.resolve();
+      });
+      for (const [i, entry] of contents.entries()) {
+        const path = files.get(entry.diffId);
+        if (mask[i] !== true && !entry.content && path !== undefined) contents[i] = { diffId: entry.diffId, content: await fileContent(path) };
+      }
+    }
+    this.stats.loads++;
+    this.stats.placeholdersSent += mask.filter(Boolean).length;
+    const progress = { layerBytes: (n: number): void => void (this.stats.layerBytesSent += n) };
+    return loadArchive(this.engine, { config, repoTags: [repoTag], layers: contents }, progress, what);
+  }
+
+  /** The ID of the image just loaded under `repoTag`, and whether the load tagged it. */
+  private async loadedId(repoTag: string, expectedId: string): Promise<{ id: string; tagged: boolean }> {
+    let id: string | undefined;
+    try {
+      id = (await this.engine.getJson(imagePath(repoTag, "/json"), InspectSchema, `inspecting the loaded image '${repoTag}'`)).Id;
+    } catch (err) {
+      if (!isDaemonError(err, "not-found")) throw err;
+    }
+    // Docker's containerd store names images by manifest digest, not by config digest
+    if (id !== undefined && (id === expectedId || this.engine.kind === "docker-containerd")) return { id, tagged: true };
+    return { id: expectedId, tagged: false };
+  }
+
+  private async tag(imageId: string, name: string): Promise<void> {
+    const { repo, tag } = tagTarget(name);
+    const what = `tagging image ${imageId.slice(7, 19)} as '${name}'`;
+    const res = await this.engine.request({ method: "POST", path: imagePath(imageId, "/tag"), query: { repo, tag }, what });
+    if (res.statusCode < 200 || res.statusCode >= 300) throw await this.engine.failure(res, what);
+    await res.body.dump();
+  }
+
+  /**
+   * Loads `image` under its first name and tags it with the others. Rejects, with nothing tagged,
+   * when the load fails; a tag that fails is reported for its name. With a launch cache, the layers
+   * above the base are staged before the load and committed once the first name was saved.
+   */
+  async save(image: Image, names: readonly string[]): Promise<SaveResult> {
+    const primary = names[0];
+    if (primary === undefined) throw new Error("saving an image needs at least one name");
+    const target = tagTarget(primary);
+    const repoTag = `${target.repo}:${target.tag}`;
+    const [{ raw: config, config: parsed }, layers, manifest] = await Promise.all([image.config(), image.layers(), image.manifest()]);
+    const diffIds = layers.map((l) => l.diffId);
+    if (parsed.rootfs.diff_ids.join(",") !== diffIds.join(",")) {
+      throw new Error(`image config lists ${parsed.rootfs.diff_ids.length} diffIDs that do not match its ${layers.length} layers`);
+    }
+    const what = `loading image '${primary}' into the Docker daemon at ${this.engine.endpoint.display}`;
+    const work = await this.workDir();
+    try {
+      const launchCache = this.options.launchCache;
+      let files = new Map<string, string>();
+      if (launchCache) {
+        const baseIds = this.base ? ((await this.base.inspect())?.RootFS.Layers ?? undefined) : undefined;
+        files = await stageLaunchLayers(launchCache, layersAbove(layers, baseIds), (ls, dir, onLayer) => this.fetchDaemonLayers(ls, dir, onLayer));
+      }
+      const mask = this.index.placeholders(this.options.kind ?? this.engine.kind, diffIds);
+      let outcome = await this.loadOnce(config, repoTag, layers, mask, files, work, what);
+      if (!outcome.ok && mask.some(Boolean)) {
+        this.stats.refusedLoads++;
+        outcome = await this.loadOnce(config, repoTag, layers, diffIds.map(() => false), files, work, what);
+      }
+      if (!outcome.ok) {
+        this.stats.refusedLoads++;
+        throw outcome.error;
+      }
+      this.index.record(diffIds);
+
+      const { id, tagged } = await this.loadedId(repoTag, sha256Digest(config));
+      const results: SavedName[] = [];
+      for (const [i, name] of names.entries()) {
+        if (i === 0 && tagged) {
+          results.push({ name, display: name });
+          continue;
+        }
+        try {
+          await this.tag(id, name);
+          results.push({ name, display: name });
+        } catch (err) {
+          results.push({ name, display: name, error: err instanceof Error ? err : new Error(String(err)) });
+        }
+      }
+      if (launchCache && results[0]?.error === undefined) await launchCache.commit();
+      const hex = id.slice("sha256:".length);
+      return { names: results, displayId: hex.slice(0, 12), report: { imageId: hex, manifestSize: manifest.raw.length } };
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,56 @@
+// Where the uncompressed tar of a layer to be loaded comes from, cheapest first: a file already
+// at hand (the exporter's tar, a staged launch-cache file, a layer fetched earlier), the committed
+// launch cache, a compressed local blob gunzipped on the fly; undefined when only the daemon has it.
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import type { Readable } from "node:stream";
+import type { VolumeCache } from "../../cache/volume-cache.js";
+import type { Layer } from "../types.js";
+import { DaemonLayer } from "./daemon-layer.js";
+import type { LayerContent } from "./docker-archive.js";
+
+/** How a layer blob is compressed, from its media type. */
+export function layerCompression(mediaType: string): "none" | "gzip" | "zstd" | "unknown" {
+  if (mediaType.endsWith("+gzip") || mediaType.endsWith(".tar.gzip")) return "gzip";
+  if (mediaType.endsWith("+zstd") || mediaType.endsWith(".zstd")) return "zstd";
+  if (mediaType.endsWith(".tar")) return "none";
+  return "unknown";
+}
+
+/** A tar file as layer content. */
+export async function fileContent(path: string): Promise<LayerContent> {
+  const { size } = await stat(path);
+  return { size, open: () => Promise.resolve(createReadStream(path, { highWaterMark: 1 << 20 })) };
+}
+
+async function countBytes(stream: Readable): Promise<number> {
+  let n = 0;
+  for await (const chunk of stream) n += (chunk as Buffer).length;
+  return n;
+}
+
+/** Sources of layer files besides the layers themselves. */
+export interface LocalSources {
+  /** Tars already on disk by diffID (staged in the launch cache, or fetched from the daemon). */
+  readonly files: ReadonlyMap<string, string>;
+  readonly launchCache?: VolumeCache;
+}
+
+/** The content of `layer` without asking the daemon, or undefined when only the daemon has it. */
+export async function localContent(layer: Layer, sources: LocalSources): Promise<LayerContent | undefined> {
+  const file = sources.files.get(layer.diffId);
+  if (file !== undefined) return fileContent(file);
+  const daemonLayer = layer instanceof DaemonLayer;
+  const compression = layerCompression(layer.mediaType);
+  if (!daemonLayer && compression === "none") return { size: layer.size, open: () => layer.open() };
+  if (sources.launchCache && (await sources.launchCache.hasLayer(layer.diffId))) {
+    return fileContent(await sources.launchCache.retrieveLayerFile(layer.diffId));
+  }
+  if (daemonLayer) return undefined;
+  if (compression === "gzip") {
+    // the archive header needs the uncompressed size before the bytes: one counting pass
+    const size = await countBytes(await layer.uncompressed());
+    return { size, open: () => layer.uncompressed() };
+  }
+  throw new Error(`layer ${layer.diffId} has media type ${layer.mediaType}, which cannot be loaded into a Docker daemon`);
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it } from "vitest";
+import { daemonKind, usesContainerdStore } from "../../../src/image/daemon/daemon-kind.js";
+import { InfoSchema, VersionSchema } from "../../../src/image/daemon/engine-schemas.js";
+import { daemonName, DaemonNameError, imagePath, isImageId, tagTarget } from "../../../src/image/daemon/image-names.js";
+import { DaemonLayerIndex } from "../../../src/image/daemon/layer-index.js";
+
+// Shapes of real answers: Docker Engine 27 (/version, /info with the containerd store) and podman 4.3.
+const dockerVersion = VersionSchema.parse({
+  Platform: { Name: "Docker Engine - Community" },
+  Components: [{ Name: "Engine", Version: "27.3.1" }, { Name: "containerd" }, { Name: "runc" }, { Name: "docker-init" }],
+  Version: "27.3.1",
+  ApiVersion: "1.47",
+  MinAPIVersion: "1.24",
+  Os: "linux",
+  Arch: "amd64",
+});
+const podmanVersion = VersionSchema.parse({
+  Platform: { Name: "linux/amd64/debian-12" },
+  Components: [{ Name: "Podman Engine", Version: "4.3.1" }, { Name: "Conmon" }],
+  ApiVersion: "1.41",
+});
+const containerdInfo = InfoSchema.parse({ Driver: "overlayfs", DriverStatus: [["driver-type", "io.containerd.snapshotter.v1"]] });
+const overlay2Info = InfoSchema.parse({ Driver: "overlay2", DriverStatus: [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]] });
+
+describe("which layers a load may leave out", () => {
+  it("tells podman, Docker with a graph driver and Docker with the containerd store apart", () => {
+    expect(daemonKind(podmanVersion, undefined)).toBe("podman");
+    expect(daemonKind(dockerVersion, overlay2Info)).toBe("docker");
+    expect(daemonKind(dockerVersion, containerdInfo)).toBe("docker-containerd");
+    expect(usesContainerdStore(InfoSchema.parse({ Driver: "vfs", DriverStatus: null }))).toBe(false);
+  });
+
+  it("podman: any layer it holds, at any position; Docker: a stored chain from the bottom; containerd store: none", () => {
+    const index = new DaemonLayerIndex();
+    index.record(["a", "b", "c"]); // e.g. the run image plus one layer
+    index.record(["a", "x"]);
+    const image = ["a", "b", "n", "x", "c"];
+    expect(index.placeholders("podman", image)).toEqual([true, true, false, true, true]);
+    expect(index.placeholders("docker", image)).toEqual([true, true, false, false, false]);
+    expect(index.placeholders("docker-containerd", image)).toEqual([false, false, false, false, false]);
+    // a chain must match from the bottom, not just contain the layers
+    expect(index.placeholders("docker", ["b", "c"])).toEqual([false, false]);
+    expect(index.storedChainLength(["a", "x", "y"])).toBe(2);
+  });
+});
+
+describe("image names in the daemon", () => {
+  it("qualifies references as Docker does and leaves IDs alone", () => {
+    expect(daemonName("app")).toBe("docker.io/library/app:latest");
+    expect(daemonName("index.docker.io/acme/app:v1")).toBe("docker.io/acme/app:v1");
+    expect(daemonName("localhost:5000/acme/app")).toBe("localhost:5000/acme/app:latest");
+    expect(daemonName(`registry.example.com/app@sha256:${"c".repeat(64)}`)).toBe(`registry.example.com/app@sha256:${"c".repeat(64)}`);
+    expect(daemonName("f".repeat(64))).toBe("f".repeat(64));
+    expect(isImageId(`sha256:${"0".repeat(64)}`)).toBe(true);
+    expect(() => daemonName("UPPER/Case")).toThrow(new DaemonNameError("invalid image name 'UPPER/Case'"));
+  });
+
+  it("splits tag targets and refuses digests", () => {
+    expect(tagTarget("localhost:5000/acme/app:v2")).toEqual({ repo: "localhost:5000/acme/app", tag: "v2" });
+    expect(tagTarget("app")).toEqual({ repo: "docker.io/library/app", tag: "latest" });
+    expect(() => tagTarget(`app@sha256:${"d".repeat(64)}`)).toThrow("cannot tag an image with the digest reference");
+  });
+
+  it("keeps slashes and colons in API paths and escapes the rest", () => {
+    expect(imagePath("localhost:5000/acme/app:v1", "/json")).toBe("/images/localhost:5000/acme/app:v1/json");
+    expect(imagePath("a b?c#d", "/get")).toBe("/images/a%20b%3Fc%23d/get");
+  });
+});
