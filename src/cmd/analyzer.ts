@@ -201,16 +201,17 @@ export const analyzerCommand: PhaseCommand<AnalyzerInputs, AnalyzerRuntime> = {
   async privileges(inputs, ctx) {
     const images = [inputs.cacheImage];
     if (!inputs.daemon) images.push(inputs.outputImage, ...inputs.tags, inputs.previousImage, ctx.env.CNB_BUILD_IMAGE ?? "", inputs.runImage);
-    await ensurePrivileges({
+    const { daemon } = await ensurePrivileges({
       env: ctx.env,
       keychain: inputs.keychain,
       images: images.filter((i) => i !== ""),
       chown: [inputs.layersDir, absoluteDir(ctx.env.CNB_CACHE_DIR ?? "", ctx.cwd), inputs.launchCacheDir],
       uid: inputs.uid,
       gid: inputs.gid,
-      daemon: inputs.daemon,
+      ...(inputs.daemon ? { daemon: "required" as const } : {}),
     });
-    return { store: await createImageStore(inputs.storeKind, { client: inputs.client, layoutDir: inputs.layoutDir }) };
+    const store = await createImageStore(inputs.storeKind, { client: inputs.client, layoutDir: inputs.layoutDir, daemon, launchCacheDir: inputs.launchCacheDir });
+    return { store };
   },
   async exec(inputs, { store }, ctx) {
     const features = platformFeatures(ctx.api);

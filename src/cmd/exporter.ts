@@ -171,17 +171,23 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     if (!inputs.daemon) {
       images.push(inputs.outputImage, ...inputs.additionalTags, inputs.runImageRef, inputs.analyzed?.previousImage?.reference ?? "");
     }
-    const keychain = await ensurePrivileges({
+    const { keychain, daemon } = await ensurePrivileges({
       env: ctx.env,
       images: images.filter((i) => i !== ""),
       chown: [inputs.cacheDir, inputs.launchCacheDir],
       uid: inputs.uid,
       gid: inputs.gid,
-      daemon: inputs.daemon,
+      ...(inputs.daemon ? { daemon: "required" as const } : {}),
     });
     const client = makeRegistryClient(ctx.env, keychain, inputs.insecureRegistries, ctx.logger);
     const pusher = new BlobPusher(client, { concurrency: 4, onProgress: progressLogger(ctx.logger) });
-    const store = await createImageStore(imageStoreKind(inputs), { client: () => client, pusher, layoutDir: inputs.layoutDir });
+    const store = await createImageStore(imageStoreKind(inputs), {
+      client: () => client,
+      pusher,
+      layoutDir: inputs.layoutDir,
+      daemon,
+      launchCacheDir: inputs.launchCacheDir,
+    });
     return { client, store, pusher };
   },
   async exec(inputs, { client, store, pusher }, ctx) {

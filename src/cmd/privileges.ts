@@ -1,3 +1,4 @@
+import { EngineClient } from "../image/daemon/index.js";
 import { LifecycleError, errorMessage } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
 import { ensureOwner, runAs } from "../platform/privileges.js";
@@ -15,23 +16,31 @@ export interface PrivilegeSetup {
   readonly gid: number;
   /** A keychain built earlier (the analyzer needs one to select a run image mirror). */
   readonly keychain?: DefaultKeychain;
-  /** The phase needs a Docker daemon connection (`-daemon`), which this lifecycle does not provide. */
-  readonly daemon?: boolean;
+  /**
+   * `-daemon`: connect to the Docker daemon now, while privileged (the socket may be root's only).
+   * `"required"`: a failure is exit 1 `failed to initialize docker client`; `"optional"`: the
+   * failure is returned instead, for a phase that may never need the daemon (the restorer).
+   */
+  readonly daemon?: "required" | "optional";
 }
 
-/** The Docker daemon is not available to this implementation; registry and OCI layout modes are. */
-export function daemonUnsupported(): LifecycleError {
-  return new LifecycleError(
-    ExitCode.Failed,
-    "failed to initialize docker client: exporting to or reading from a Docker daemon is not supported by this lifecycle; use a registry or -layout",
-  );
+/** What was set up while privileged. */
+export interface Privileged {
+  readonly keychain: DefaultKeychain;
+  /** The daemon connection (`-daemon`), or why there is none. */
+  readonly daemon?: EngineClient | Error;
+}
+
+function dockerClientError(err: unknown): LifecycleError {
+  return new LifecycleError(ExitCode.Failed, `failed to initialize docker client: ${errorMessage(err)}`, { cause: err });
 }
 
 /**
- * Builds the keychain (exit 1 `failed to resolve keychain`), pre-resolves credentials, chowns the
- * volumes (exit 1 `failed to chown volumes`) and switches to uid:gid (exit 1 `failed to exec as user`).
+ * Builds the keychain (exit 1 `failed to resolve keychain`), pre-resolves credentials, connects to
+ * the Docker daemon with `-daemon`, chowns the volumes (exit 1 `failed to chown volumes`) and
+ * switches to uid:gid (exit 1 `failed to exec as user`), in that order (contract §1.8).
  */
-export async function ensurePrivileges(setup: PrivilegeSetup): Promise<DefaultKeychain> {
+export async function ensurePrivileges(setup: PrivilegeSetup): Promise<Privileged> {
   let keychain: DefaultKeychain;
   try {
     keychain = setup.keychain ?? new DefaultKeychain({ env: setup.env });
@@ -40,8 +49,16 @@ export async function ensurePrivileges(setup: PrivilegeSetup): Promise<DefaultKe
   } catch (err) {
     throw new LifecycleError(ExitCode.Failed, `failed to resolve keychain: ${errorMessage(err)}`, { cause: err });
   }
-  if (setup.daemon) throw daemonUnsupported();
+  let daemon: EngineClient | Error | undefined;
+  if (setup.daemon) {
+    try {
+      daemon = await EngineClient.connect({ env: setup.env });
+    } catch (err) {
+      if (setup.daemon === "required") throw dockerClientError(err);
+      daemon = dockerClientError(err);
+    }
+  }
   await ensureOwner(setup.uid, setup.gid, setup.chown);
   runAs(setup.uid, setup.gid);
-  return keychain;
+  return { keychain, ...(daemon ? { daemon } : {}) };
 }

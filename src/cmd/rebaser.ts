@@ -138,15 +138,23 @@ export const rebaserCommand: PhaseCommand<RebaserInputs, RebaserRuntime> = {
         throw failApp(err);
       }
     }
-    await ensurePrivileges({
+    const { keychain, daemon } = await ensurePrivileges({
       env: ctx.env,
       images: inputs.daemon ? [] : [inputs.outputImage, ...inputs.tags, inputs.appImage, runtime?.runImageName ?? ""].filter((i) => i !== ""),
       chown: [],
       uid: inputs.uid,
       gid: inputs.gid,
-      daemon: inputs.daemon,
+      ...(inputs.daemon ? { daemon: "required" as const } : {}),
     });
-    if (!runtime) throw failApp(new Error("no app image"));
+    if (!runtime) {
+      // contract §2.4 step 5: in daemon mode the app image is read from the daemon after the privilege drop
+      const client = makeRegistryClient(ctx.env, keychain, inputs.insecureRegistries, ctx.logger);
+      try {
+        runtime = await setAppImage(inputs, ctx, await createImageStore(inputs.storeKind, { client: () => client, layoutDir: inputs.layoutDir, daemon }));
+      } catch (err) {
+        throw failApp(err);
+      }
+    }
     return runtime;
   },
   async exec(inputs, runtime, ctx) {

@@ -162,15 +162,17 @@ export const restorerCommand: PhaseCommand<RestorerInputs, RestorerRuntime> = {
   async privileges(inputs, ctx) {
     const images = [inputs.cacheImage];
     if (!inputs.daemon) images.push(ctx.env.CNB_PREVIOUS_IMAGE ?? "", inputs.buildImage, ctx.env.CNB_RUN_IMAGE ?? "");
-    const keychain = await ensurePrivileges({
+    const { keychain, daemon } = await ensurePrivileges({
       env: ctx.env,
       images: images.filter((i) => i !== ""),
       chown: [inputs.layersDir, inputs.cacheDir, inputs.kanikoDir],
       uid: inputs.uid,
       gid: inputs.gid,
+      // the restorer needs the daemon only for a run image's target with extensions
+      ...(inputs.daemon ? { daemon: "optional" as const } : {}),
     });
     const client = makeRegistryClient(ctx.env, keychain, inputs.insecureRegistries, ctx.logger);
-    return { client, store: await createImageStore(inputs.storeKind, { client: () => client, layoutDir: inputs.layoutDir }) };
+    return { client, store: await createImageStore(inputs.storeKind, { client: () => client, layoutDir: inputs.layoutDir, daemon }) };
   },
   async exec(inputs, runtime, ctx) {
     const { client } = runtime;
