@@ -50,7 +50,7 @@ export class VolumeCacheAdapter implements Cache {
     return this.volume.exists();
   }
   async metadata(): Promise<CacheMetadata> {
-    return parseCacheMetadataLenient(JSON.stringify(await this.volume.retrieveMetadata()));
+    return parseCacheMetadataLenient(await this.volume.retrieveMetadataText());
   }
   retrieveLayer(diffId: string): Promise<Readable> {
     return this.volume.retrieveLayer(diffId);

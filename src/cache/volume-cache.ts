@@ -88,10 +88,19 @@ export class VolumeCache {
     }
   }
 
+  /** The committed metadata file's text; undefined when absent or unreadable (never an error). */
+  async retrieveMetadataText(): Promise<string | undefined> {
+    try {
+      return await readFile(join(this.committedDir, CACHE_METADATA_FILE), "utf8");
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The committed metadata as parsed JSON; `{}` when absent, unreadable or not JSON (never an error). */
   async retrieveMetadata(): Promise<unknown> {
     try {
-      return JSON.parse(await readFile(join(this.committedDir, CACHE_METADATA_FILE), "utf8")) as unknown;
+      return JSON.parse((await this.retrieveMetadataText()) ?? "{}") as unknown;
     } catch {
       return {};
     }

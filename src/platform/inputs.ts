@@ -3,6 +3,7 @@ import type { Logger } from "../log/logger.js";
 import { errorMessage, LifecycleError } from "./errors.js";
 import { ExitCode } from "./exit-codes.js";
 import { readGroupToml, type GroupToml } from "./files/group.js";
+import { buildpackDirName } from "./files/layer-names.js";
 import { verifyBuildpackApi } from "./platform-api.js";
 import { Reference } from "../registry/reference.js";
 
@@ -45,11 +46,15 @@ export function validateSameRegistry(refs: readonly string[]): void {
   }
 }
 
-/** Reads group.toml (failure: exit 1) and verifies every buildpack and extension API (exit 12). */
+/**
+ * Reads group.toml (failure: exit 1) and verifies every buildpack and extension API (exit 12). A
+ * buildpack ID that cannot be a directory name under the layers dir (`..`) is a read failure.
+ */
 export async function readVerifiedGroup(path: string, env: NodeJS.ProcessEnv, logger: Logger): Promise<GroupToml> {
   let group: GroupToml;
   try {
     group = await readGroupToml(path);
+    for (const bp of group.group) buildpackDirName(bp.id);
   } catch (err) {
     throw new LifecycleError(ExitCode.Failed, `failed to read group file: ${errorMessage(err)}`, { cause: err });
   }
