@@ -119,6 +119,16 @@ export class ImageCache implements Cache {
     return Promise.resolve();
   }
 
+  /** Nothing to release: an image cache holds no lock. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** An image cache never needs repairing. */
+  takeNotices(): string[] {
+    return [];
+  }
+
   async commit(): Promise<void> {
     if (this.next.layerList.length === 0) this.next.addLayer(emptyLayer(), {});
     const pushed = await pushImage(this.client, this.next, [this.ref], { pusher: this.options.pusher });

@@ -54,7 +54,9 @@ function isLayerReadError(err: unknown): boolean {
 
 async function cacheMetadataOf(opts: RestorerOptions): Promise<CacheMetadata> {
   if (!opts.cache) return emptyCacheMetadata();
-  if (!(await opts.cache.exists())) {
+  const exists = await opts.cache.exists();
+  for (const notice of opts.cache.takeNotices()) opts.logger.warn(notice);
+  if (!exists) {
     opts.logger.info("Layer cache not found");
     return emptyCacheMetadata();
   }
