@@ -252,7 +252,9 @@ export class VolumeCache {
     try {
       stream = await this.retrieveLayer(diffID);
     } catch (err) {
-      throw new CacheReadError(`failed to find cache layer with SHA '${diffID}'`, { cause: err });
+      // Go's wording for every retrieve failure, plus why when the file is not a regular file
+      const why = err instanceof Error && err.cause instanceof NotRegularFileError ? `: ${err.cause.message}` : "";
+      throw new CacheReadError(`failed to find cache layer with SHA '${diffID}'${why}`, { cause: err });
     }
     const hash = createHash("sha256");
     try {
