@@ -1,5 +1,4 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { SourceImage } from "../image/handler.js";
 import { LayoutImage } from "../image/layout-image.js";
@@ -11,6 +10,7 @@ import { createLimiter } from "../util/limiter.js";
 import type { Logger } from "../log/logger.js";
 import { buildBom } from "../phase/exporter/build-bom.js";
 import { exportCache } from "../phase/exporter/cache-export.js";
+import { createExportTempDir } from "../phase/exporter/export-temp-dir.js";
 import { buildAppImage } from "../phase/exporter/exporter.js";
 import { LayerFactory } from "../phase/exporter/layer-factory.js";
 import { createdTime } from "../phase/exporter/launch-config.js";
@@ -26,7 +26,7 @@ import { readProjectMetadataIfExists, type ProjectMetadata } from "../platform/f
 import { writeReport } from "../platform/files/report.js";
 import { readRunTomlIfExists } from "../platform/files/run.js";
 import { readStackTomlIfExists } from "../platform/files/stack.js";
-import { absoluteDir, readVerifiedGroup, substituteLayers, validateReferences, validateSameRegistry } from "../platform/inputs.js";
+import { absoluteDir, readExportRunImage, readVerifiedGroup, substituteLayers, validateReferences, validateSameRegistry } from "../platform/inputs.js";
 import { runImageForLabel } from "../platform/run-image-selection.js";
 import type { RegistryClient } from "../registry/client.js";
 import { Reference } from "../registry/reference.js";
@@ -154,14 +154,7 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     if (runImageFlag !== "" && runImageFlag !== (ctx.env.CNB_RUN_IMAGE ?? "")) throw fail("-run-image is unsupported");
     if (flagString(f, "image") !== "") throw fail("-image is unsupported");
     const analyzedPath = substituteLayers(flagString(f, "analyzed"), layersDir);
-    let analyzed: Analyzed | undefined;
-    try {
-      analyzed = await readAnalyzedIfExists(analyzedPath);
-    } catch {
-      analyzed = undefined;
-    }
-    const runImageRef = analyzed?.runImage?.reference ?? "";
-    if (runImageRef === "") throw fail("run image not found in analyzed metadata");
+    const { analyzed, runImageRef } = await readExportRunImage(analyzedPath);
     const inputs: ExporterInputs = {
       outputImage,
       additionalTags,
@@ -262,7 +255,7 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     } catch (err) {
       throw new LifecycleError(ExitCode.Failed, errorMessage(err), { cause: err });
     }
-    const tmpDir = await mkdtemp(join(tmpdir(), "cnb-export-"));
+    const tmpDir = await createExportTempDir(logger);
     const output = Reference.parse(inputs.outputImage);
     const factory = new LayerFactory({
       tmpDir,
