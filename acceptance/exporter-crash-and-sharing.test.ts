@@ -1,7 +1,8 @@
 // The exporter when things go wrong around it (issue 11 item 4): exporters killed with SIGKILL
 // leave temp dirs that the next export removes; exporters sharing one -cache-dir never leave a
 // cache whose metadata names a missing tar; a FIFO in the cache cannot block the cache step; a
-// malformed analyzed.toml is reported as such.
+// malformed analyzed.toml is reported as such; the SBOM copy never writes through a symlink out
+// of the layers directory.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
@@ -158,5 +159,23 @@ describe("a malformed analyzed.toml", () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(new RegExp(`^ERROR: failed to resolve inputs: failed to parse ${analyzed.replaceAll("/", "\\/")}: invalid TOML at line 2`));
     expect(r.stdout).not.toContain("run image not found");
+  });
+});
+
+describe("the launcher SBOM copy into <layers>/sbom", () => {
+  it("never writes through a symlink out of the layers directory (exit 62, nothing written outside)", async () => {
+    const { ws, image } = await prepared();
+    const sbomSource = join(ws.root, "launcher-sbom");
+    mkdirSync(sbomSource);
+    writeFileSync(join(sbomSource, "launcher.sbom.cdx.json"), '{"bomFormat":"CycloneDX"}');
+    // as a previous image's SBOM layer restored by the analyzer could have left it
+    const outside = join(ws.root, "outside");
+    mkdirSync(outside);
+    mkdirSync(join(ws.layers, "sbom", "launch"), { recursive: true });
+    execFileSync("ln", ["-s", outside, join(ws.layers, "sbom", "launch", "buildpacksio_lifecycle")]);
+    const r = await exporter(ws, image, ["-launcher-sbom", sbomSource]);
+    expect(r.code, r.stdout).toBe(62);
+    expect(r.stdout).toContain(`is a symlink to "${outside}", outside the layers directory`);
+    expect(readdirSync(outside)).toEqual([]);
   });
 });

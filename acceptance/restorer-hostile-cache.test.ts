@@ -1,11 +1,12 @@
 // The restorer against a hostile or damaged cache (issue 11 item 4): cache files that are FIFOs or
-// symlinks to devices never block the phase, and a corrupt image cache layer is always skipped.
+// symlinks to devices never block the phase, a corrupt image cache layer is always skipped, and a
+// full layers filesystem ends in the phase's error handling (issue 11 item 2, restorer side).
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { expectNoLeakedProcesses } from "../test/harness/index.js";
 import { useRegistry } from "../test/harness/vitest/use-registry.js";
 import { useTempDir } from "../test/harness/vitest/use-temp-dir.js";
@@ -113,5 +114,42 @@ describe("image cache with a tampered gzip blob", () => {
       expect(existsSync(join(layersDir, "acme_node", "deps", "x.txt"))).toBe(false);
     }
     expect(outcomes.filter((o) => o !== "code=0 skipped=true"), outcomes.join("\n")).toEqual([]);
+  });
+});
+
+describe("a layers directory on a full filesystem", () => {
+  const mounts: string[] = [];
+  afterAll(() => {
+    for (const m of mounts) execFileSync("umount", [m]);
+  });
+
+  it("fails cleanly every time: exit 42, one ERROR: line, no stack (10 runs)", async () => {
+    const outcomes: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const root = join(temp(), `full-${i}`);
+      const layers = join(root, "layers");
+      mkdirSync(layers, { recursive: true });
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", layers]);
+      mounts.push(layers);
+      // one big cached layer that cannot fit, then buildpacks whose metadata the loop still writes
+      const ids = Array.from({ length: 12 }, (_, k) => `acme/bp${k}`);
+      writeFileSync(join(layers, "group.toml"), ids.map((id) => `[[group]]\n  id = "${id}"\n  version = "1.0.0"\n  api = "0.10"\n`).join("\n"));
+      writeText(join(layers, "analyzed.toml"), '[run-image]\n  reference = ""\n');
+      const built = await buildCacheLayers(
+        ids.map((id, k) => ({
+          buildpack: id,
+          name: "deps",
+          types: { cache: true },
+          data: { k },
+          files: layerEntries(layers, id.replace("/", "_"), "deps", { "x.bin": k === 0 ? randomBytes(1 << 20).toString("base64") : "small" }),
+        })),
+      );
+      const cache = join(root, "cache");
+      writeVolumeCache(cache, built, cacheMetadataJson(built));
+      const r = await restorer(layers, ["-cache-dir", cache]);
+      const errors = r.stdout.split("\n").filter((l) => l.startsWith("ERROR: "));
+      outcomes.push(`code=${r.code} errors=${errors.length} stderr=${r.stderr.trim().split("\n")[0] ?? ""}`);
+    }
+    expect(outcomes.filter((o) => o !== "code=42 errors=1 stderr="), outcomes.join("\n")).toEqual([]);
   });
 });

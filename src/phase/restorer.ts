@@ -1,4 +1,4 @@
-import { readdir, readFile, rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { Cache } from "../cache/cache.js";
@@ -117,7 +117,7 @@ async function layersIn(bpDir: string): Promise<string[]> {
 
 async function legacySha(bpDir: string, name: string): Promise<string> {
   try {
-    return (await readFile(join(bpDir, `${name}.sha`), "utf8")).trim();
+    return (await readRegularFile(join(bpDir, `${name}.sha`))).toString("utf8").trim();
   } catch {
     return "";
   }
