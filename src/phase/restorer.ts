@@ -181,59 +181,73 @@ export async function restore(opts: RestorerOptions): Promise<void> {
     const limit = createLimiter(Math.max(2, availableParallelism()));
     if (opts.skipLayers) opts.logger.info("Skipping buildpack layer analysis");
     const tasks: Promise<void>[] = [];
-    for (const bp of opts.group) {
-      const dirPath = join(opts.layersDir, buildpackDirName(bp.id));
-      // `<layers>/<bp>` is read, written and cleaned only if it stays inside the layers directory
-      let bpDir = await confinedDir(opts.layersDir, dirPath, { create: false });
-      const writableDir = async () => (bpDir ??= await confinedDir(opts.layersDir, dirPath, { create: true })) ?? dirPath;
-      const app = opts.appMetadata.buildpacks.find((b) => b.key === bp.id);
-      if (app?.store) await writeStoreToml(join(await writableDir(), "store.toml"), { metadata: app.store.metadata });
-      if (opts.skipLayers) continue;
-      const skip = (source: string) => (name: string, problem: string) => opts.logger.warn(skippedLayerWarning(bp.id, name, source, problem));
-      const appLayers = usableLayers(app?.layers ?? {}, skip("the app image metadata"));
-      const cachedLayers = usableLayers(cacheMetadataForBuildpack(cacheMd, bp.id).layers, skip("the cache metadata"));
-      const shas = await restoreLayerMetadata(opts, writableDir, appLayers, cachedLayers);
-      if (bpDir === undefined) continue;
-      const dir = bpDir;
-      for (const name of await layersIn(dir)) {
-        const cachedLayer = layerNamed(cachedLayers, name);
-        if (!cachedLayer?.cache) continue;
-        const sha = shas.get(name) ?? (await legacySha(dir, name));
-        const id = `${bp.id}:${name}`;
-        if (sha !== cachedLayer.sha) {
-          opts.logger.info(`Removing "${id}", wrong sha`);
-          await Promise.all([join(dir, name), join(dir, `${name}.sha`), join(dir, `${name}.toml`)].map((p) => rm(p, { recursive: true, force: true })));
-          continue;
-        }
-        const cache = opts.cache;
-        if (!cache) continue;
-        opts.logger.info(`Restoring data for "${id}" from cache`);
-        const task = limit.run(async () => {
-          try {
-            await cache.verifyLayer(sha);
-            await extractLayer(await cache.retrieveLayer(sha), {
-              allowedPrefix: join(dirPath, name),
-              // links may point at other buildpacks' layers (venvs) but never out of the layers dir
-              symlinkScope: opts.layersDir,
-              expectedDiffID: sha,
-              owner: opts.owner,
-              // the layer's files keep the mtimes they were cached with (and their modes)
-              restoreMtimes: true,
-            });
-          } catch (err) {
-            if (!isLayerReadError(err)) throw new Error(`restoring layer '${id}': ${errorMessage(err)}`, { cause: err });
-            opts.logger.warn(`Skipping restore for layer ${id}: ${errorMessage(err)}`);
-          }
-        });
-        // observed by allSettled below; until then this loop awaits other work, and a failure
-        // meanwhile (a full disk) must not surface as an unhandled rejection
-        task.catch(() => undefined);
-        tasks.push(task);
-      }
+    try {
+      await restoreBuildpacks(opts, cacheMd, limit, tasks);
+    } catch (err) {
+      // let the extractions already started finish or roll back before the phase exits
+      await Promise.allSettled(tasks);
+      throw err;
     }
     const results = await Promise.allSettled(tasks);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
     if (opts.features.sbomLayers && !opts.skipLayers) await restoreSbom(opts, cacheMd, limit);
   });
+}
+
+/**
+ * Per group buildpack: store.toml, `<layer>.toml` files, removal of layers with a wrong SHA, and
+ * the extraction of cached layers, started on `limit` and pushed to `tasks`.
+ */
+async function restoreBuildpacks(opts: RestorerOptions, cacheMd: CacheMetadata, limit: Limiter, tasks: Promise<void>[]): Promise<void> {
+  for (const bp of opts.group) {
+    const dirPath = join(opts.layersDir, buildpackDirName(bp.id));
+    // `<layers>/<bp>` is read, written and cleaned only if it stays inside the layers directory
+    let bpDir = await confinedDir(opts.layersDir, dirPath, { create: false });
+    const writableDir = async () => (bpDir ??= await confinedDir(opts.layersDir, dirPath, { create: true })) ?? dirPath;
+    const app = opts.appMetadata.buildpacks.find((b) => b.key === bp.id);
+    if (app?.store) await writeStoreToml(join(await writableDir(), "store.toml"), { metadata: app.store.metadata });
+    if (opts.skipLayers) continue;
+    const skip = (source: string) => (name: string, problem: string) => opts.logger.warn(skippedLayerWarning(bp.id, name, source, problem));
+    const appLayers = usableLayers(app?.layers ?? {}, skip("the app image metadata"));
+    const cachedLayers = usableLayers(cacheMetadataForBuildpack(cacheMd, bp.id).layers, skip("the cache metadata"));
+    const shas = await restoreLayerMetadata(opts, writableDir, appLayers, cachedLayers);
+    if (bpDir === undefined) continue;
+    const dir = bpDir;
+    for (const name of await layersIn(dir)) {
+      const cachedLayer = layerNamed(cachedLayers, name);
+      if (!cachedLayer?.cache) continue;
+      const sha = shas.get(name) ?? (await legacySha(dir, name));
+      const id = `${bp.id}:${name}`;
+      if (sha !== cachedLayer.sha) {
+        opts.logger.info(`Removing "${id}", wrong sha`);
+        await Promise.all([join(dir, name), join(dir, `${name}.sha`), join(dir, `${name}.toml`)].map((p) => rm(p, { recursive: true, force: true })));
+        continue;
+      }
+      const cache = opts.cache;
+      if (!cache) continue;
+      opts.logger.info(`Restoring data for "${id}" from cache`);
+      const task = limit.run(async () => {
+        try {
+          await cache.verifyLayer(sha);
+          await extractLayer(await cache.retrieveLayer(sha), {
+            allowedPrefix: join(dirPath, name),
+            // links may point at other buildpacks' layers (venvs) but never out of the layers dir
+            symlinkScope: opts.layersDir,
+            expectedDiffID: sha,
+            owner: opts.owner,
+            // the layer's files keep the mtimes they were cached with (and their modes)
+            restoreMtimes: true,
+          });
+        } catch (err) {
+          if (!isLayerReadError(err)) throw new Error(`restoring layer '${id}': ${errorMessage(err)}`, { cause: err });
+          opts.logger.warn(`Skipping restore for layer ${id}: ${errorMessage(err)}`);
+        }
+      });
+      // observed by the caller's allSettled; until then this loop awaits other work, and a
+      // failure meanwhile (a full disk) must not surface as an unhandled rejection
+      task.catch(() => undefined);
+      tasks.push(task);
+    }
+  }
 }
