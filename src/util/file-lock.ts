@@ -110,7 +110,10 @@ interface HeldLock {
   readonly mtimeMs: number;
 }
 
-/** Creates the lock file with its content in one step (link fails when the lock exists). */
+/**
+ * Creates the lock file with its content in one step (link fails when the lock exists). Where hard
+ * links are not supported, an exclusive create then a write (briefly empty: its owner is "unknown").
+ */
 async function tryCreate(path: string, content: string): Promise<boolean> {
   const temp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
   await writeFile(temp, content, { flag: "wx" });
@@ -118,10 +121,18 @@ async function tryCreate(path: string, content: string): Promise<boolean> {
     await link(temp, path);
     return true;
   } catch (err) {
-    if ((err as { code?: unknown }).code === "EEXIST") return false;
-    throw err;
+    const code = (err as { code?: unknown }).code;
+    if (code === "EEXIST") return false;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV") throw err;
   } finally {
     await unlink(temp).catch(() => undefined);
+  }
+  try {
+    await writeFile(path, content, { flag: "wx" });
+    return true;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === "EEXIST") return false;
+    throw err;
   }
 }
 
