@@ -1,12 +1,13 @@
 // A volume cache survives a process killed (SIGKILL) at every point of a commit (issue 11 item 3):
 // the next open recovers a whole cache, never discards the only complete copy, and says so.
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CACHE_METADATA_FILE, VolumeCache } from "../../src/cache/volume-cache.js";
 import { isCompleteCache } from "../../src/cache/volume-cache-recovery.js";
+import { FileLock } from "../../src/util/file-lock.js";
 import { bundleFixture } from "./fixtures/bundle.js";
 
 let base: string;
@@ -123,15 +124,13 @@ describe("recovery from states a crash can leave", () => {
 
   it("lets readers wait for a commit in progress instead of seeing no cache", async () => {
     // committed/ missing while a live holder has the lock: exists() waits, then sees the recovered cache
-    const dir = await state({ backup: whole(A, "old"), committed: whole(A, "old") });
+    const dir = await state({ committed: whole(A, "old") });
     const cache = await VolumeCache.open(dir);
-    await rm(join(dir, "committed-backup"), { recursive: true, force: true });
-    const { FileLock } = await import("../../src/util/file-lock.js");
     const lock = await FileLock.acquire(join(dir, "commit.lock"));
-    await (await import("node:fs/promises")).rename(join(dir, "committed"), join(dir, "committed-backup"));
+    await rename(join(dir, "committed"), join(dir, "committed-backup"));
     const seen = cache.exists();
     await new Promise((r) => setTimeout(r, 50));
-    await (await import("node:fs/promises")).rename(join(dir, "committed-backup"), join(dir, "committed"));
+    await rename(join(dir, "committed-backup"), join(dir, "committed"));
     await lock.release();
     expect(await seen).toBe(true);
     expect(await cache.retrieveMetadataText()).toBe(md(A));
