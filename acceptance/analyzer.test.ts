@@ -269,10 +269,38 @@ describe("previous image (F17, F18, F19, F21)", () => {
     await pushDerivedImage(runImage.layoutDir, runImage.tag, regA(), "acme/prev:bad", { labels: { "io.buildpacks.lifecycle.metadata": "{not json" } });
     const r = await analyzer(["-layers", layers, "-run-image", `${regA().host}/acme/run:mirror`, `${regA().host}/acme/prev:bad`]);
     expect(r.code, r.stdout).toBe(0);
-    expect(r.stdout).toContain("Warning: ");
+    expect(r.stdout).toContain(`Ignoring image "${regA().host}/acme/prev:bad" because it was corrupt`);
     const md = analyzed(layers);
     expect(at(md, "image", "reference")).toBe("");
     expect(at(md, "metadata", "buildpacks") ?? []).toEqual([]);
+  });
+
+  it("ignores a previous image whose label nests too deeply, as Go does with an undecodable label (exit 0)", async () => {
+    const layers = layersDir();
+    const deep = `${"[".repeat(20_000)}1${"]".repeat(20_000)}`;
+    const text = label().replace('"data":{"version":"20.11.0"}', `"data":${deep}`);
+    expect(text).toContain(deep);
+    await pushDerivedImage(runImage.layoutDir, runImage.tag, regA(), "acme/prev:deep", { labels: { "io.buildpacks.lifecycle.metadata": text } });
+    const r = await analyzer(["-layers", layers, "-run-image", `${regA().host}/acme/run:mirror`, `${regA().host}/acme/prev:deep`]);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toContain(`Ignoring image "${regA().host}/acme/prev:deep" because it was corrupt`);
+    const md = analyzed(layers);
+    expect(at(md, "image", "reference")).toBe("");
+    expect(at(md, "metadata", "buildpacks") ?? []).toEqual([]);
+  });
+
+  it("drops label layers whose names cannot be paths, with a warning naming each", async () => {
+    const layers = layersDir();
+    const node = { sha: `sha256:${"2".repeat(64)}`, data: {}, build: false, launch: true, cache: false };
+    const text = label({
+      buildpacks: [{ key: "acme/node", version: "1.2.3", layers: { "../../workspace/pyproject": node, "nul\u0000": node, "ok": node } }],
+    });
+    await pushDerivedImage(runImage.layoutDir, runImage.tag, regA(), "acme/prev:names", { labels: { "io.buildpacks.lifecycle.metadata": text } });
+    const r = await analyzer(["-layers", layers, "-run-image", `${regA().host}/acme/run:mirror`, `${regA().host}/acme/prev:names`]);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toContain('Warning: Skipping layer "acme/node:../../workspace/pyproject" from the previous image metadata: invalid layer name (contains "/")');
+    expect(r.stdout).toContain('Warning: Skipping layer "acme/node:nul\\u0000" from the previous image metadata: invalid layer name (contains a NUL byte)');
+    expect(Object.keys(at(analyzed(layers), "metadata", "buildpacks", 0, "layers") as object)).toEqual(["ok"]);
   });
 
   it("restores the previous image's SBOM layer unless -skip-layers", async () => {

@@ -91,6 +91,18 @@ describe("F5/F6/F9: flag syntax, precedence and <layers> defaults", () => {
     expect(r.stderr).toContain("-layers string");
   });
 
+  it("refuses a -uid or CNB_GROUP_ID that cannot be an ID with a flag error, not Node's range error", async () => {
+    for (const [args, env, message] of [
+      [["-uid", "-5"], {}, 'invalid value "-5" for flag -uid: not a user ID (0 to 4294967294)'],
+      [[], { CNB_GROUP_ID: "-5" }, 'invalid value "-5" for CNB_GROUP_ID: not a group ID (0 to 4294967294)'],
+    ] as const) {
+      const r = await runLifecycle("restorer", ["-layers", "/nonexistent", ...args], { env });
+      expect(r.code, r.output).toBe(2);
+      expect(r.stderr.split("\n")[0]).toBe(message);
+      expect(r.output).not.toContain("out of range");
+    }
+  });
+
   it("prints usage and exits 0 for -help", async () => {
     const r = await runLifecycle("exporter", ["-help"]);
     expect(r.code).toBe(0);

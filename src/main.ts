@@ -7,7 +7,7 @@ import { OTHER_PHASES, PHASES, VALID_VERBS, type PhaseEntry } from "./cmd/phases
 import { DefaultLogger, stdoutSink } from "./log/logger.js";
 import type { ApiVersion } from "./platform/api-version.js";
 import { errorMessage, exitCodeOf, LifecycleError } from "./platform/errors.js";
-import { ExitCode } from "./platform/exit-codes.js";
+import { ExitCode, type ExitCodeValue } from "./platform/exit-codes.js";
 import { negotiatePlatformApi } from "./platform/platform-api.js";
 import { versionString } from "./version.js";
 
@@ -36,6 +36,27 @@ function writeStderr(text: string): void {
 
 function notImplemented(verb: string): LifecycleError {
   return new LifecycleError(ExitCode.Failed, `failed to ${verb}: phase '${verb}' is not implemented by this lifecycle`);
+}
+
+/** The exit code of each phase's own failures (contract §1.7). */
+const PHASE_FAILURE: Readonly<Record<string, ExitCodeValue>> = {
+  analyzer: ExitCode.AnalyzeError,
+  restorer: ExitCode.RestoreError,
+  exporter: ExitCode.ExportError,
+  rebaser: ExitCode.RebaseError,
+};
+
+/**
+ * Backstop: a promise that rejects with nobody awaiting it is a bug, but it must still end the
+ * phase with one `ERROR:` line and the phase's exit code, not Node's stack trace and exit 1.
+ * (Temp dirs it leaves behind are removed by the next export's stale-dir cleanup.)
+ */
+function failOnStrayRejection(entry: PhaseEntry, logger: DefaultLogger): void {
+  process.on("unhandledRejection", (reason) => {
+    logger.error(`failed to ${entry.verb}: unexpected failure: ${errorMessage(reason)}`);
+    if (logger.isDebug() && reason instanceof Error && reason.stack) logger.debug(reason.stack);
+    process.exit(PHASE_FAILURE[entry.binary] ?? ExitCode.Failed);
+  });
 }
 
 /** Dispatches by binary name or `lifecycle <phase>` and returns the process exit code. */
@@ -70,6 +91,7 @@ async function main(): Promise<number> {
       argv = userArgs.slice(1);
     }
     api = negotiatePlatformApi(env, logger);
+    failOnStrayRejection(entry, logger);
     const command = await entry.load();
     await runCommand(command, argv, api, env, logger);
     return ExitCode.Success;

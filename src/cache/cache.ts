@@ -36,6 +36,10 @@ export interface Cache {
   setMetadata(metadata: CacheMetadata, label: string): Promise<void>;
   /** Makes the next cache the current one. */
   commit(): Promise<void>;
+  /** Ends this run's use of the cache without committing (releases what writing took, e.g. a lock). */
+  close(): Promise<void>;
+  /** What opening or using the cache had to repair (a commit a crash interrupted), for the log; each once. */
+  takeNotices(): string[];
 }
 
 /** The volume cache (`-cache-dir`) as a {@link Cache}. */
@@ -50,7 +54,7 @@ export class VolumeCacheAdapter implements Cache {
     return this.volume.exists();
   }
   async metadata(): Promise<CacheMetadata> {
-    return parseCacheMetadataLenient(JSON.stringify(await this.volume.retrieveMetadata()));
+    return parseCacheMetadataLenient(await this.volume.retrieveMetadataText());
   }
   retrieveLayer(diffId: string): Promise<Readable> {
     return this.volume.retrieveLayer(diffId);
@@ -71,5 +75,11 @@ export class VolumeCacheAdapter implements Cache {
   }
   commit(): Promise<void> {
     return this.volume.commit();
+  }
+  close(): Promise<void> {
+    return this.volume.close();
+  }
+  takeNotices(): string[] {
+    return this.volume.takeNotices();
   }
 }

@@ -1,5 +1,5 @@
 import { gzipSync } from "node:zlib";
-import type { Readable } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import { BufferLayer } from "../image/file-layer.js";
 import { MutableImage } from "../image/mutable-image.js";
 import { pushImage, type BlobPusher } from "../image/registry-writer.js";
@@ -91,13 +91,23 @@ export class ImageCache implements Cache {
     return layer;
   }
 
+  /**
+   * The layer's uncompressed tar. Every failure is a CacheReadError, also one raised while the
+   * stream flows: a tampered blob fails either in gunzip or at the digest check at its end,
+   * whichever comes first, and both mean the same thing (skip the layer).
+   */
   async retrieveLayer(diffId: string): Promise<Readable> {
     const layer = await this.layer(diffId);
+    let stream: Readable;
     try {
-      return await layer.uncompressed();
+      stream = await layer.uncompressed();
     } catch (err) {
       throw new CacheReadError(`failed to get cache layer with SHA '${diffId}': ${errorMessage(err)}`, { cause: err });
     }
+    const out = new PassThrough();
+    stream.on("error", (err) => out.destroy(new CacheReadError(`failed to read cache layer with SHA '${diffId}': ${errorMessage(err)}`, { cause: err })));
+    out.on("close", () => stream.destroy());
+    return stream.pipe(out);
   }
 
   /** The registry verifies digests while streaming, so there is nothing to re-hash here. */
@@ -117,6 +127,16 @@ export class ImageCache implements Cache {
   setMetadata(_metadata: CacheMetadata, label: string): Promise<void> {
     this.next.setLabel(CACHE_METADATA_LABEL, label);
     return Promise.resolve();
+  }
+
+  /** Nothing to release: an image cache holds no lock. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** An image cache never needs repairing. */
+  takeNotices(): string[] {
+    return [];
   }
 
   async commit(): Promise<void> {

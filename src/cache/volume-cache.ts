@@ -4,17 +4,25 @@
 //   <dir>/committed/sha256:<hex>.tar                         uncompressed layer tar, named by diffID
 //   <dir>/staging/                                           this run's cache, renamed to committed/ on commit
 //   <dir>/committed-backup/                                  transient during commit
+//   <dir>/commit.lock                                        held while a process writes staging/ or commits
 //
 // Layer files enter staging under a temp name and are renamed into place only when complete, so a
 // failed add never leaves a partial `<diffID>.tar` that a later commit would publish.
+//
+// Processes sharing the directory coordinate through `commit.lock` (volume-cache-guard.ts); a
+// commit interrupted by a crash is repaired by the next open (volume-cache-recovery.ts). Cache
+// files are opened without following symlinks and only regular files are read (a FIFO or a link
+// to /dev/zero would block or never end).
 import { createHash, randomBytes } from "node:crypto";
 import { constants, createWriteStream } from "node:fs";
-import { copyFile, link, mkdir, open, readFile, rename, rm, stat, unlink } from "node:fs/promises";
+import { copyFile, link, lstat, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { writeFileAtomic } from "../util/atomic-write.js";
-import { CacheReadError, errnoCode, goFsMessage } from "./volume-errors.js";
+import { NotRegularFileError, openRegularFile, readRegularFile } from "../util/regular-file.js";
+import { isDirectory, step, VolumeCacheGuard, type VolumeCacheLockOptions } from "./volume-cache-guard.js";
+import { checkReadDiffID, CacheReadError, errnoCode, goFsMessage, readOrOther } from "./volume-errors.js";
 
 export { CacheReadError, isCacheReadError } from "./volume-errors.js";
 
@@ -30,8 +38,14 @@ export type LayerFileTransfer =
   /** Rename when possible (same filesystem), else copy and delete the source. */
   | "move";
 
+/** Name of the lock file in the cache directory. */
+export const CACHE_LOCK_FILE = "commit.lock";
+
 const DIFF_ID = /^sha256:[0-9a-f]{64}$/;
 const READ_CHUNK = 1024 * 1024;
+
+/** Options of {@link VolumeCache.open}. */
+export type VolumeCacheOptions = VolumeCacheLockOptions;
 
 /** A cache kept in a directory shared between builds. */
 export class VolumeCache {
@@ -39,38 +53,45 @@ export class VolumeCache {
   readonly committedDir: string;
   readonly stagingDir: string;
   readonly backupDir: string;
+  readonly lockPath: string;
   private committed = false;
+  private readonly guard: VolumeCacheGuard;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, options: VolumeCacheOptions) {
     this.dir = dir;
     this.committedDir = join(dir, "committed");
     this.stagingDir = join(dir, "staging");
     this.backupDir = join(dir, "committed-backup");
+    this.lockPath = join(dir, CACHE_LOCK_FILE);
+    const dirs = { committedDir: this.committedDir, stagingDir: this.stagingDir, backupDir: this.backupDir, metadataFile: CACHE_METADATA_FILE };
+    this.guard = new VolumeCacheGuard(dirs, this.lockPath, options);
   }
 
   /**
-   * Opens the cache in an existing directory: recreates `staging/`, deletes `committed-backup/`,
-   * creates `committed/`. Fails when `dir` does not exist (the phase reports
+   * Opens the cache in an existing directory, under the lock: recovers from an interrupted commit
+   * (see {@link takeNotices}), recreates `staging/`, deletes `committed-backup/`, creates
+   * `committed/`. Fails when `dir` does not exist (the phase reports
    * `failed to create volume cache: <message>`, exit 1).
    */
-  static async open(dir: string): Promise<VolumeCache> {
+  static async open(dir: string, options: VolumeCacheOptions = {}): Promise<VolumeCache> {
     try {
       await stat(dir);
     } catch (err) {
       throw new Error(goFsMessage(err), { cause: err });
     }
-    const cache = new VolumeCache(dir);
-    await step(`initializing staging directory '${cache.stagingDir}'`, async () => {
-      await rm(cache.stagingDir, { recursive: true, force: true });
-      await mkdir(cache.stagingDir, { recursive: true, mode: 0o777 });
-    });
-    await step(`removing backup directory '${cache.backupDir}'`, () =>
-      rm(cache.backupDir, { recursive: true, force: true }),
-    );
-    await step(`creating committed directory '${cache.committedDir}'`, () =>
-      mkdir(cache.committedDir, { recursive: true, mode: 0o777 }),
-    );
+    const cache = new VolumeCache(dir, options);
+    await cache.guard.open();
     return cache;
+  }
+
+  /** What opening (or later locking) had to repair, as sentences for the log; each is returned once. */
+  takeNotices(): string[] {
+    return this.guard.takeNotices();
+  }
+
+  /** Ends this run's use of the cache without committing: releases the lock a write took. */
+  close(): Promise<void> {
+    return this.guard.endWriting();
   }
 
   /** The cache's name in log messages (its directory). */
@@ -78,20 +99,26 @@ export class VolumeCache {
     return this.dir;
   }
 
-  /** Whether a committed cache exists (`committed/` is there). */
+  /** Whether a committed cache exists (`committed/` is there, once any commit in progress is over). */
   async exists(): Promise<boolean> {
+    await this.guard.settle();
+    return isDirectory(this.committedDir);
+  }
+
+  /** The committed metadata file's text; undefined when absent, unreadable or not a regular file (never an error). */
+  async retrieveMetadataText(): Promise<string | undefined> {
+    await this.guard.settle();
     try {
-      await stat(this.committedDir);
-      return true;
+      return (await readRegularFile(join(this.committedDir, CACHE_METADATA_FILE))).toString("utf8");
     } catch {
-      return false;
+      return undefined;
     }
   }
 
   /** The committed metadata as parsed JSON; `{}` when absent, unreadable or not JSON (never an error). */
   async retrieveMetadata(): Promise<unknown> {
     try {
-      return JSON.parse(await readFile(join(this.committedDir, CACHE_METADATA_FILE), "utf8")) as unknown;
+      return JSON.parse((await this.retrieveMetadataText()) ?? "{}") as unknown;
     } catch {
       return {};
     }
@@ -110,6 +137,7 @@ export class VolumeCache {
     } catch (err) {
       throw new Error(`marshalling metadata: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
+    await this.guard.startWriting();
     const path = join(this.stagingDir, CACHE_METADATA_FILE);
     await step(`creating metadata file '${path}'`, () => writeFileAtomic(path, text.endsWith("\n") ? text : `${text}\n`));
   }
@@ -118,6 +146,7 @@ export class VolumeCache {
   async addLayerFile(tarPath: string, diffID: string, opts: { transfer?: LayerFileTransfer } = {}): Promise<void> {
     this.assertWritable();
     const dest = this.layerPath(this.stagingDir, checkDiffID(diffID));
+    await this.guard.startWriting();
     if (await pathExists(dest)) return;
     await step(`caching layer (${diffID})`, async () => {
       const transfer = opts.transfer ?? "copy";
@@ -142,6 +171,10 @@ export class VolumeCache {
   async addLayerStream(input: Readable, diffID: string): Promise<void> {
     this.assertWritable();
     const dest = this.layerPath(this.stagingDir, checkDiffID(diffID));
+    await this.guard.startWriting().catch((err: unknown) => {
+      input.destroy();
+      throw err;
+    });
     if (await pathExists(dest)) {
       input.destroy();
       return;
@@ -172,11 +205,8 @@ export class VolumeCache {
   async reuseLayer(diffID: string): Promise<void> {
     this.assertWritable();
     const source = this.layerPath(this.committedDir, checkReadDiffID(diffID));
-    try {
-      await stat(source);
-    } catch (err) {
-      throw readOrOther(err, diffID, `failed to re-use cache layer with SHA '${diffID}'`);
-    }
+    await this.guard.startWriting();
+    await this.regularLayerFile(source, diffID, `failed to re-use cache layer with SHA '${diffID}'`);
     try {
       await link(source, this.layerPath(this.stagingDir, diffID));
     } catch (err) {
@@ -184,34 +214,32 @@ export class VolumeCache {
     }
   }
 
-  /** Whether the committed cache holds the layer. */
+  /** Whether the committed cache holds the layer (as a regular file). */
   async hasLayer(diffID: string): Promise<boolean> {
     if (!DIFF_ID.test(diffID)) return false;
     try {
-      await stat(this.layerPath(this.committedDir, diffID));
-      return true;
+      return (await lstat(this.layerPath(this.committedDir, diffID))).isFile();
     } catch (err) {
       if (errnoCode(err) === "ENOENT") return false;
       throw new Error(`retrieving layer with SHA '${diffID}': ${goFsMessage(err)}`, { cause: err });
     }
   }
 
-  /** Path of a committed layer tar; a missing one is a read error. */
+  /** Path of a committed layer tar; a missing one (or one that is not a regular file) is a read error. */
   async retrieveLayerFile(diffID: string): Promise<string> {
     const path = this.layerPath(this.committedDir, checkReadDiffID(diffID));
-    try {
-      await stat(path);
-    } catch (err) {
-      throw readOrOther(err, diffID, `retrieving layer with SHA '${diffID}'`);
-    }
+    await this.regularLayerFile(path, diffID, `retrieving layer with SHA '${diffID}'`);
     return path;
   }
 
-  /** Opens a committed layer as an uncompressed tar stream; a missing or unreadable file is a read error. */
+  /**
+   * Opens a committed layer as an uncompressed tar stream, without following a symlink; a missing
+   * or unreadable file, or anything but a regular file (a FIFO, a device), is a read error.
+   */
   async retrieveLayer(diffID: string): Promise<Readable> {
     const path = this.layerPath(this.committedDir, checkReadDiffID(diffID));
     try {
-      const handle = await open(path, "r");
+      const handle = await this.openCommitted(path);
       return handle.createReadStream({ highWaterMark: READ_CHUNK });
     } catch (err) {
       throw readOrOther(err, diffID, `failed to get cache layer with SHA '${diffID}'`);
@@ -224,7 +252,9 @@ export class VolumeCache {
     try {
       stream = await this.retrieveLayer(diffID);
     } catch (err) {
-      throw new CacheReadError(`failed to find cache layer with SHA '${diffID}'`, { cause: err });
+      // Go's wording for every retrieve failure, plus why when the file is not a regular file
+      const why = err instanceof Error && err.cause instanceof NotRegularFileError ? `: ${err.cause.message}` : "";
+      throw new CacheReadError(`failed to find cache layer with SHA '${diffID}'${why}`, { cause: err });
     }
     const hash = createHash("sha256");
     try {
@@ -239,26 +269,54 @@ export class VolumeCache {
   }
 
   /**
-   * Replaces the committed cache with staging: committed → committed-backup, staging → committed
-   * (on failure the backup is renamed back), then the backup is deleted. Only once per cache.
+   * Replaces the committed cache with staging, under the lock: committed → committed-backup,
+   * staging → committed (on failure the backup is renamed back), then the backup is deleted; the
+   * lock is released. A crash at any point is repaired by the next open (volume-cache-recovery.ts).
+   * Only once per cache.
    */
   async commit(): Promise<void> {
     this.assertWritable();
     this.committed = true;
-    await step("backing up cache", () => rename(this.committedDir, this.backupDir));
+    await this.guard.startWriting();
     try {
-      await rename(this.stagingDir, this.committedDir);
-    } catch (commitErr) {
+      await step("backing up cache", () => rename(this.committedDir, this.backupDir));
       try {
-        await rename(this.backupDir, this.committedDir);
-      } catch (rollbackErr) {
-        // The previous cache stays in committed-backup/; the next open() would delete it, but it
-        // is the only copy left, so it is not deleted here.
-        throw new Error(`rolling back cache: ${goFsMessage(rollbackErr)}`, { cause: rollbackErr });
+        await rename(this.stagingDir, this.committedDir);
+      } catch (commitErr) {
+        try {
+          await rename(this.backupDir, this.committedDir);
+        } catch (rollbackErr) {
+          // The previous cache stays in committed-backup/; the next open() puts it back.
+          throw new Error(`rolling back cache: ${goFsMessage(rollbackErr)}`, { cause: rollbackErr });
+        }
+        throw new Error(`committing cache: ${goFsMessage(commitErr)}`, { cause: commitErr });
       }
-      throw new Error(`committing cache: ${goFsMessage(commitErr)}`, { cause: commitErr });
+      await rm(this.backupDir, { recursive: true, force: true });
+    } finally {
+      await this.guard.endWriting();
     }
-    await rm(this.backupDir, { recursive: true, force: true });
+  }
+
+  /** Opens a committed file; when committed/ is briefly missing (a commit elsewhere), once more after settling. */
+  private async openCommitted(path: string) {
+    try {
+      return await openRegularFile(path);
+    } catch (err) {
+      if (errnoCode(err) !== "ENOENT" || (await isDirectory(this.committedDir))) throw err;
+      await this.guard.settle();
+      return openRegularFile(path);
+    }
+  }
+
+  /** Checks that a committed layer file is a regular file (lstat: a symlink is not followed). */
+  private async regularLayerFile(path: string, diffID: string, otherwise: string): Promise<void> {
+    let st;
+    try {
+      st = await lstat(path);
+    } catch (err) {
+      throw readOrOther(err, diffID, otherwise);
+    }
+    if (!st.isFile()) throw readOrOther(new NotRegularFileError(path, st.isSymbolicLink() ? "a symbolic link" : "not a regular file"), diffID, otherwise);
   }
 
   private assertWritable(): void {
@@ -277,36 +335,6 @@ export class VolumeCache {
 function checkDiffID(diffID: string): string {
   if (!DIFF_ID.test(diffID)) throw new Error(`invalid layer diffID '${diffID}'`);
   return diffID;
-}
-
-/** Reading a layer under a malformed diffID (from metadata) is just a layer that cannot be found. */
-function checkReadDiffID(diffID: string): string {
-  if (!DIFF_ID.test(diffID)) throw new CacheReadError(`failed to find cache layer with SHA '${diffID}'`);
-  return diffID;
-}
-
-/** Go's wording: missing → read error, permission → read error, anything else → a plain failure. */
-function readOrOther(err: unknown, diffID: string, otherwise: string): Error {
-  const code = errnoCode(err);
-  if (code === "ENOENT" || code === "ENOTDIR") {
-    return new CacheReadError(`failed to find cache layer with SHA '${diffID}'`, { cause: err });
-  }
-  if (code === "EACCES" || code === "EPERM") {
-    return new CacheReadError(
-      `failed to read cache layer with SHA '${diffID}' due to insufficient permissions`,
-      { cause: err },
-    );
-  }
-  return new Error(`${otherwise}: ${goFsMessage(err)}`, { cause: err });
-}
-
-/** Runs `fn`, prefixing a failure's message with `what` (Go's errors.Wrap). */
-async function step(what: string, fn: () => Promise<unknown>): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    throw new Error(`${what}: ${goFsMessage(err)}`, { cause: err });
-  }
 }
 
 /** Runs a fast path; false when it failed for a reason a copy can work around (EXDEV, EPERM, …). */

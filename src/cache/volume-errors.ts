@@ -1,3 +1,5 @@
+import { NotRegularFileError } from "../util/regular-file.js";
+
 // Errors of the volume cache. CacheReadError is the cache-wide "this layer cannot be read" verdict
 // (the Go lifecycle's cache.ReadErr): phases skip the layer with a warning instead of failing.
 
@@ -43,4 +45,28 @@ export function goFsMessage(err: unknown): string {
   if (e.code === undefined || e.syscall === undefined || e.path === undefined) return err.message;
   const text = ERRNO_TEXT[e.code] ?? e.code.toLowerCase();
   return `${e.syscall} ${e.path}${e.dest === undefined ? "" : ` ${e.dest}`}: ${text}`;
+}
+
+/** Reading a layer under a malformed diffID (from metadata) is just a layer that cannot be found. */
+export function checkReadDiffID(diffID: string): string {
+  if (!/^sha256:[0-9a-f]{64}$/.test(diffID)) throw new CacheReadError(`failed to find cache layer with SHA '${diffID}'`);
+  return diffID;
+}
+
+/**
+ * Go's wording: missing → read error, permission → read error; a path that is not a regular file
+ * (FIFO, device, symlink) → read error too; anything else → a plain failure prefixed `otherwise`.
+ */
+export function readOrOther(err: unknown, diffID: string, otherwise: string): Error {
+  const code = errnoCode(err);
+  if (code === "ENOENT" || code === "ENOTDIR") {
+    return new CacheReadError(`failed to find cache layer with SHA '${diffID}'`, { cause: err });
+  }
+  if (err instanceof NotRegularFileError) {
+    return new CacheReadError(`failed to read cache layer with SHA '${diffID}': ${err.message}`, { cause: err });
+  }
+  if (code === "EACCES" || code === "EPERM") {
+    return new CacheReadError(`failed to read cache layer with SHA '${diffID}' due to insufficient permissions`, { cause: err });
+  }
+  return new Error(`${otherwise}: ${goFsMessage(err)}`, { cause: err });
 }

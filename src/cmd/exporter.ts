@@ -15,7 +15,7 @@ import { emptyLifecycleMetadata } from "../platform/files/lifecycle-metadata.js"
 import { readProjectMetadataIfExists, type ProjectMetadata } from "../platform/files/project-metadata.js";
 import { readRunTomlIfExists } from "../platform/files/run.js";
 import { readStackTomlIfExists } from "../platform/files/stack.js";
-import { absoluteDir, readVerifiedGroup, substituteLayers, validateReferences, validateSameRegistry } from "../platform/inputs.js";
+import { absoluteDir, readExportRunImage, readVerifiedGroup, substituteLayers, validateReferences, validateSameRegistry } from "../platform/inputs.js";
 import { runImageForLabel } from "../platform/run-image-selection.js";
 import type { RegistryClient } from "../registry/client.js";
 import { imageArgs, type CommandContext, type PhaseCommand } from "./command.js";
@@ -120,14 +120,7 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     if (runImageFlag !== "" && runImageFlag !== (ctx.env.CNB_RUN_IMAGE ?? "")) throw fail("-run-image is unsupported");
     if (flagString(f, "image") !== "") throw fail("-image is unsupported");
     const analyzedPath = substituteLayers(flagString(f, "analyzed"), layersDir);
-    let analyzed: Analyzed | undefined;
-    try {
-      analyzed = await readAnalyzedIfExists(analyzedPath);
-    } catch {
-      analyzed = undefined;
-    }
-    const runImageRef = analyzed?.runImage?.reference ?? "";
-    if (runImageRef === "") throw fail("run image not found in analyzed metadata");
+    const { analyzed, runImageRef } = await readExportRunImage(analyzedPath);
     const inputs: ExporterInputs = {
       outputImage,
       additionalTags,

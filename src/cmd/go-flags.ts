@@ -85,6 +85,26 @@ function atoiOrZero(value: string): number {
   return /^[+-]?\d+$/.test(value) ? Number(value) : 0;
 }
 
+/**
+ * Int flags holding a user or group ID. Go's flag package accepts any int64 there; here a value
+ * that cannot be an ID (negative, or beyond 2^32-2: -1 means "unchanged" to the kernel) is a flag
+ * error, instead of a chown/setuid failure worded by Node.
+ */
+const ID_FLAGS: ReadonlyMap<string, string> = new Map([
+  ["uid", "user ID"],
+  ["gid", "group ID"],
+]);
+const MAX_ID = 2 ** 32 - 2;
+
+/** Refuses an ID flag value that is not an ID (see {@link ID_FLAGS}); `source` names the flag or variable. */
+function checkId(name: string, n: number, raw: string, source: string): number {
+  const what = ID_FLAGS.get(name);
+  if (what !== undefined && (n < 0 || n > MAX_ID)) {
+    throw new FlagError(`invalid value ${JSON.stringify(raw)} for ${source}: not a ${what} (0 to ${MAX_ID})`);
+  }
+  return n;
+}
+
 /** Whether a flag exists at the given Platform API. */
 export function flagDefinedAt(spec: FlagSpec, api: ApiVersion): boolean {
   if (spec.since !== undefined && api.lessThan(spec.since)) return false;
@@ -101,8 +121,9 @@ function initialValue(spec: FlagSpec, env: NodeJS.ProcessEnv): FlagValue {
       if (envValues.some((v) => parseGoBool(v) === true)) return true;
       return spec.default === true;
     case "int": {
-      const v = envValues.find((x) => x !== "");
-      if (v !== undefined) return atoiOrZero(v);
+      const i = envValues.findIndex((x) => x !== "");
+      const v = envValues[i];
+      if (v !== undefined) return checkId(spec.name, atoiOrZero(v), v, spec.env?.[i] ?? spec.name);
       return typeof spec.default === "number" ? spec.default : 0;
     }
     case "strings": {
@@ -194,7 +215,7 @@ export class GoFlagSet {
           if (n === undefined) {
             throw new FlagError(`invalid value ${JSON.stringify(value)} for flag -${name}: parse error`);
           }
-          values.set(name, n);
+          values.set(name, checkId(name, n, value, `flag -${name}`));
         } else if (spec.kind === "strings") {
           const list = values.get(name);
           values.set(name, [...(Array.isArray(list) ? list : []), value]);

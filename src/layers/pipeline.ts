@@ -316,7 +316,10 @@ async function buildParallel(source: LayerSource, path: string, level: number, o
   try {
     blob = await open(path, "w");
     if (opts.uncompressedPath !== undefined) tee = await open(opts.uncompressedPath, "w");
+    // The header write may fail (ENOSPC) while the loop below still waits for the first tar
+    // chunk, before any block step chains onto it: observe it now, it is awaited in order below.
     chain = append(gzipHeader(level));
+    chain.catch(() => undefined);
     for await (const chunk of tarChunks(source.entries(), { ...opts, chunkSize: workers.blockSize, allocate: lender.allocate })) {
       submit(lender.slotOf(chunk), chunk.length);
       tarSize += chunk.length;

@@ -12,6 +12,7 @@ import {
   type LifecycleMetadata,
 } from "../platform/files/lifecycle-metadata.js";
 import type { PlatformFeatures } from "../platform/features.js";
+import { skippedLayerWarning, usableLayers } from "../platform/files/layer-names.js";
 import type { ImageConfig } from "../image/types.js";
 
 /** An image to analyze, with the name it was given as. */
@@ -76,12 +77,25 @@ async function analyzePrevious(opts: AnalyzerOptions): Promise<PreviousAnalysis>
   }
   const label = labels[LIFECYCLE_METADATA_LABEL];
   if (label === undefined || label === "") return { reference, metadata: emptyLifecycleMetadata() };
+  let metadata: LifecycleMetadata;
   try {
-    return { reference, metadata: parseLifecycleMetadataLabel(label) };
+    metadata = parseLifecycleMetadataLabel(label);
   } catch (err) {
-    opts.logger.warn(`Ignoring the ${LIFECYCLE_METADATA_LABEL} label of image "${prev.name}": ${errorMessage(err)}`);
+    // Go: a label that cannot be decoded makes the image count as corrupt (no reference, no metadata)
+    opts.logger.info(`Ignoring image "${prev.name}" because it was corrupt`);
+    opts.logger.debug(`Previous image "${prev.name}": ${errorMessage(err)}`);
     return none;
   }
+  return { reference, metadata: withUsableLayerNames(metadata, opts.logger) };
+}
+
+/** The label's buildpack layers whose names can become paths; the others are dropped with a warning. */
+function withUsableLayerNames(md: LifecycleMetadata, logger: Logger): LifecycleMetadata {
+  const buildpacks = md.buildpacks.map((bp) => ({
+    ...bp,
+    layers: usableLayers(bp.layers, (name, problem) => logger.warn(skippedLayerWarning(bp.key, name, "the previous image metadata", problem))),
+  }));
+  return { ...md, buildpacks };
 }
 
 async function restoreSbom(opts: AnalyzerOptions, sha: string): Promise<void> {

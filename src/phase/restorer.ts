@@ -1,8 +1,9 @@
-import { copyFile, mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { Cache } from "../cache/cache.js";
 import { isCacheReadError } from "../cache/volume-errors.js";
+import { confinedDir } from "../layers/confined-dir.js";
 import { ExtractError, extractLayer } from "../layers/extract.js";
 import type { Logger } from "../log/logger.js";
 import { withTimer } from "../log/timer.js";
@@ -11,12 +12,15 @@ import type { BuildpackLayersMetadata } from "../platform/files/buildpack-layers
 import { cacheMetadataForBuildpack, emptyCacheMetadata, type CacheMetadata } from "../platform/files/cache-metadata.js";
 import type { GroupElement } from "../platform/files/group.js";
 import { writeRestoredLayerMetadata } from "../platform/files/layer-content-metadata.js";
+import { buildpackDirName, skippedLayerWarning, usableLayers } from "../platform/files/layer-names.js";
 import type { LifecycleMetadata } from "../platform/files/lifecycle-metadata.js";
 import { writeStoreToml } from "../platform/files/store.js";
 import type { PlatformFeatures } from "../platform/features.js";
 import { NetworkError, RegistryError } from "../registry/errors.js";
 import { DigestMismatchError } from "../registry/manifests.js";
 import { createLimiter, type Limiter } from "../util/limiter.js";
+import { NotRegularFileError, readRegularFile } from "../util/regular-file.js";
+import { writeFileAtomic } from "../util/atomic-write.js";
 
 /** Inputs of {@link restore}. */
 export interface RestorerOptions {
@@ -30,11 +34,6 @@ export interface RestorerOptions {
   readonly skipLayers: boolean;
   /** Owner of restored files when running as root. */
   readonly owner?: { uid: number; gid: number };
-}
-
-/** A buildpack ID as a directory name (`acme/node` → `acme_node`). */
-export function escapeBuildpackId(id: string): string {
-  return id.replaceAll("/", "_");
 }
 
 const NOT_LAYERS = new Set(["store.toml", "launch.toml", "build.toml"]);
@@ -55,34 +54,46 @@ function isLayerReadError(err: unknown): boolean {
 
 async function cacheMetadataOf(opts: RestorerOptions): Promise<CacheMetadata> {
   if (!opts.cache) return emptyCacheMetadata();
-  if (!(await opts.cache.exists())) {
+  const exists = await opts.cache.exists();
+  for (const notice of opts.cache.takeNotices()) opts.logger.warn(notice);
+  if (!exists) {
     opts.logger.info("Layer cache not found");
     return emptyCacheMetadata();
   }
   return opts.cache.metadata();
 }
 
-/** Writes `<layer>.toml` files (contract §5.6 A and B); returns the SHA remembered for each layer. */
+type LayerRecords = BuildpackLayersMetadata["layers"];
+
+/** The layer of `layers` named `name` (own entries only: a name such as `constructor` is not inherited). */
+function layerNamed(layers: LayerRecords, name: string): LayerRecords[string] | undefined {
+  return Object.hasOwn(layers, name) ? layers[name] : undefined;
+}
+
+/**
+ * Writes `<layer>.toml` files (contract §5.6 A and B) into the buildpack directory `dir()` gives;
+ * returns the SHA remembered for each layer. The layer names were checked by the caller.
+ */
 async function restoreLayerMetadata(
   opts: RestorerOptions,
-  bpDir: string,
-  app: BuildpackLayersMetadata | undefined,
-  cached: BuildpackLayersMetadata,
+  dir: () => Promise<string>,
+  app: LayerRecords,
+  cached: LayerRecords,
 ): Promise<Map<string, string>> {
   const shas = new Map<string, string>();
   const write = async (name: string, data: unknown, sha: string) => {
-    await writeRestoredLayerMetadata(join(bpDir, `${name}.toml`), data);
+    await writeRestoredLayerMetadata(join(await dir(), `${name}.toml`), data);
     shas.set(name, sha);
   };
-  for (const [name, layer] of Object.entries(app?.layers ?? {})) {
+  for (const [name, layer] of Object.entries(app)) {
     if (!layer.launch) continue;
     if (layer.build && !layer.cache) continue;
-    if (layer.cache && cached.layers[name]?.cache !== true) continue;
+    if (layer.cache && layerNamed(cached, name)?.cache !== true) continue;
     await write(name, layer.data, layer.sha);
   }
-  for (const [name, layer] of Object.entries(cached.layers)) {
+  for (const [name, layer] of Object.entries(cached)) {
     if (!layer.cache) continue;
-    if (layer.launch && (app?.layers[name] !== undefined || !opts.features.restoresCacheOnlyLaunchLayers)) continue;
+    if (layer.launch && (layerNamed(app, name) !== undefined || !opts.features.restoresCacheOnlyLaunchLayers)) continue;
     await write(name, layer.data, layer.sha);
   }
   return shas;
@@ -106,7 +117,7 @@ async function layersIn(bpDir: string): Promise<string[]> {
 
 async function legacySha(bpDir: string, name: string): Promise<string> {
   try {
-    return (await readFile(join(bpDir, `${name}.sha`), "utf8")).trim();
+    return (await readRegularFile(join(bpDir, `${name}.sha`))).toString("utf8").trim();
   } catch {
     return "";
   }
@@ -129,20 +140,30 @@ async function restoreSbom(opts: RestorerOptions, cacheMd: CacheMetadata, limit:
   }
   for (const kind of ["cache", "launch"]) {
     for (const bp of opts.group) {
-      const escaped = escapeBuildpackId(bp.id);
-      const bpDir = join(opts.layersDir, escaped);
+      const escaped = buildpackDirName(bp.id);
       const from = join(sbomDir, kind, escaped);
       let layers;
       try {
         layers = await readdir(from, { withFileTypes: true });
-        await readdir(bpDir);
       } catch {
         continue;
       }
+      // only into a buildpack directory that exists, and never through a symlink out of <layers>
+      const bpDir = await confinedDir(opts.layersDir, join(opts.layersDir, escaped), { create: false });
+      if (bpDir === undefined) continue;
       for (const layer of layers.filter((l) => l.isDirectory())) {
         for (const file of await readdir(join(from, layer.name))) {
           const m = SBOM_FILE.exec(file);
-          if (m) await copyFile(join(from, layer.name, file), join(bpDir, `${layer.name}.sbom.${m[1]}.json`));
+          if (!m) continue;
+          let content: Buffer;
+          try {
+            content = await readRegularFile(join(from, layer.name, file));
+          } catch (err) {
+            if (!(err instanceof NotRegularFileError)) throw err;
+            opts.logger.warn(`Skipping SBOM file ${JSON.stringify(err.path)}: ${err.message}`);
+            continue;
+          }
+          await writeFileAtomic(join(bpDir, `${layer.name}.sbom.${m[1]}.json`), content);
         }
       }
     }
@@ -160,53 +181,73 @@ export async function restore(opts: RestorerOptions): Promise<void> {
     const limit = createLimiter(Math.max(2, availableParallelism()));
     if (opts.skipLayers) opts.logger.info("Skipping buildpack layer analysis");
     const tasks: Promise<void>[] = [];
-    for (const bp of opts.group) {
-      const bpDir = join(opts.layersDir, escapeBuildpackId(bp.id));
-      const app = opts.appMetadata.buildpacks.find((b) => b.key === bp.id);
-      if (app?.store) {
-        await mkdir(bpDir, { recursive: true });
-        await writeStoreToml(join(bpDir, "store.toml"), { metadata: app.store.metadata });
-      }
-      if (opts.skipLayers) continue;
-      const cached = cacheMetadataForBuildpack(cacheMd, bp.id);
-      const shas = await restoreLayerMetadata(opts, bpDir, app, cached);
-      for (const name of await layersIn(bpDir)) {
-        const cachedLayer = cached.layers[name];
-        if (!cachedLayer?.cache) continue;
-        const sha = shas.get(name) ?? (await legacySha(bpDir, name));
-        const id = `${bp.id}:${name}`;
-        if (sha !== cachedLayer.sha) {
-          opts.logger.info(`Removing "${id}", wrong sha`);
-          await Promise.all([join(bpDir, name), join(bpDir, `${name}.sha`), join(bpDir, `${name}.toml`)].map((p) => rm(p, { recursive: true, force: true })));
-          continue;
-        }
-        const cache = opts.cache;
-        if (!cache) continue;
-        opts.logger.info(`Restoring data for "${id}" from cache`);
-        tasks.push(
-          limit.run(async () => {
-            try {
-              await cache.verifyLayer(sha);
-              await extractLayer(await cache.retrieveLayer(sha), {
-                allowedPrefix: join(bpDir, name),
-                // links may point at other buildpacks' layers (venvs) but never out of the layers dir
-                symlinkScope: opts.layersDir,
-                expectedDiffID: sha,
-                owner: opts.owner,
-                // the layer's files keep the mtimes they were cached with (and their modes)
-                restoreMtimes: true,
-              });
-            } catch (err) {
-              if (!isLayerReadError(err)) throw new Error(`restoring layer '${id}': ${errorMessage(err)}`, { cause: err });
-              opts.logger.warn(`Skipping restore for layer ${id}: ${errorMessage(err)}`);
-            }
-          }),
-        );
-      }
+    try {
+      await restoreBuildpacks(opts, cacheMd, limit, tasks);
+    } catch (err) {
+      // let the extractions already started finish or roll back before the phase exits
+      await Promise.allSettled(tasks);
+      throw err;
     }
     const results = await Promise.allSettled(tasks);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
     if (opts.features.sbomLayers && !opts.skipLayers) await restoreSbom(opts, cacheMd, limit);
   });
+}
+
+/**
+ * Per group buildpack: store.toml, `<layer>.toml` files, removal of layers with a wrong SHA, and
+ * the extraction of cached layers, started on `limit` and pushed to `tasks`.
+ */
+async function restoreBuildpacks(opts: RestorerOptions, cacheMd: CacheMetadata, limit: Limiter, tasks: Promise<void>[]): Promise<void> {
+  for (const bp of opts.group) {
+    const dirPath = join(opts.layersDir, buildpackDirName(bp.id));
+    // `<layers>/<bp>` is read, written and cleaned only if it stays inside the layers directory
+    let bpDir = await confinedDir(opts.layersDir, dirPath, { create: false });
+    const writableDir = async () => (bpDir ??= await confinedDir(opts.layersDir, dirPath, { create: true })) ?? dirPath;
+    const app = opts.appMetadata.buildpacks.find((b) => b.key === bp.id);
+    if (app?.store) await writeStoreToml(join(await writableDir(), "store.toml"), { metadata: app.store.metadata });
+    if (opts.skipLayers) continue;
+    const skip = (source: string) => (name: string, problem: string) => opts.logger.warn(skippedLayerWarning(bp.id, name, source, problem));
+    const appLayers = usableLayers(app?.layers ?? {}, skip("the app image metadata"));
+    const cachedLayers = usableLayers(cacheMetadataForBuildpack(cacheMd, bp.id).layers, skip("the cache metadata"));
+    const shas = await restoreLayerMetadata(opts, writableDir, appLayers, cachedLayers);
+    if (bpDir === undefined) continue;
+    const dir = bpDir;
+    for (const name of await layersIn(dir)) {
+      const cachedLayer = layerNamed(cachedLayers, name);
+      if (!cachedLayer?.cache) continue;
+      const sha = shas.get(name) ?? (await legacySha(dir, name));
+      const id = `${bp.id}:${name}`;
+      if (sha !== cachedLayer.sha) {
+        opts.logger.info(`Removing "${id}", wrong sha`);
+        await Promise.all([join(dir, name), join(dir, `${name}.sha`), join(dir, `${name}.toml`)].map((p) => rm(p, { recursive: true, force: true })));
+        continue;
+      }
+      const cache = opts.cache;
+      if (!cache) continue;
+      opts.logger.info(`Restoring data for "${id}" from cache`);
+      const task = limit.run(async () => {
+        try {
+          await cache.verifyLayer(sha);
+          await extractLayer(await cache.retrieveLayer(sha), {
+            allowedPrefix: join(dirPath, name),
+            // links may point at other buildpacks' layers (venvs) but never out of the layers dir
+            symlinkScope: opts.layersDir,
+            expectedDiffID: sha,
+            owner: opts.owner,
+            // the layer's files keep the mtimes they were cached with (and their modes)
+            restoreMtimes: true,
+          });
+        } catch (err) {
+          if (!isLayerReadError(err)) throw new Error(`restoring layer '${id}': ${errorMessage(err)}`, { cause: err });
+          opts.logger.warn(`Skipping restore for layer ${id}: ${errorMessage(err)}`);
+        }
+      });
+      // observed by the caller's allSettled; until then this loop awaits other work, and a
+      // failure meanwhile (a full disk) must not surface as an unhandled rejection
+      task.catch(() => undefined);
+      tasks.push(task);
+    }
+  }
 }

@@ -2,7 +2,9 @@ import { isAbsolute, resolve } from "node:path";
 import type { Logger } from "../log/logger.js";
 import { errorMessage, LifecycleError } from "./errors.js";
 import { ExitCode } from "./exit-codes.js";
+import { readAnalyzedIfExists, type Analyzed } from "./files/analyzed.js";
 import { readGroupToml, type GroupToml } from "./files/group.js";
+import { buildpackDirName } from "./files/layer-names.js";
 import { verifyBuildpackApi } from "./platform-api.js";
 import { Reference } from "../registry/reference.js";
 
@@ -45,15 +47,36 @@ export function validateSameRegistry(refs: readonly string[]): void {
   }
 }
 
-/** Reads group.toml (failure: exit 1) and verifies every buildpack and extension API (exit 12). */
+/**
+ * Reads group.toml (failure: exit 1) and verifies every buildpack and extension API (exit 12). A
+ * buildpack ID that cannot be a directory name under the layers dir (`..`) is a read failure.
+ */
 export async function readVerifiedGroup(path: string, env: NodeJS.ProcessEnv, logger: Logger): Promise<GroupToml> {
   let group: GroupToml;
   try {
     group = await readGroupToml(path);
+    for (const bp of group.group) buildpackDirName(bp.id);
   } catch (err) {
     throw new LifecycleError(ExitCode.Failed, `failed to read group file: ${errorMessage(err)}`, { cause: err });
   }
   for (const bp of group.group) verifyBuildpackApi("buildpack", bp.id, bp.version, bp.api, env, logger);
   for (const ext of group.groupExtensions) verifyBuildpackApi("extension", ext.id, ext.version, ext.api, env, logger);
   return group;
+}
+
+/**
+ * The exporter's run image from analyzed.toml (contract §2.3 step 2; failures exit 3): a file that
+ * does not parse is reported with its parse error, which names the file; a missing file or an
+ * empty `[run-image] reference` is `run image not found in analyzed metadata`.
+ */
+export async function readExportRunImage(path: string): Promise<{ analyzed: Analyzed | undefined; runImageRef: string }> {
+  let analyzed: Analyzed | undefined;
+  try {
+    analyzed = await readAnalyzedIfExists(path);
+  } catch (err) {
+    throw new LifecycleError(ExitCode.InvalidArgs, `failed to resolve inputs: ${errorMessage(err)}`, { cause: err });
+  }
+  const runImageRef = analyzed?.runImage?.reference ?? "";
+  if (runImageRef === "") throw new LifecycleError(ExitCode.InvalidArgs, "failed to resolve inputs: run image not found in analyzed metadata");
+  return { analyzed, runImageRef };
 }

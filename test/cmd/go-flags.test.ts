@@ -66,6 +66,13 @@ describe("Go flag semantics", () => {
     expect(flagInt(set().parse([], { CNB_USER_ID: "1000" }), "uid")).toBe(1000);
     expect(flagInt(set().parse([], { CNB_USER_ID: "abc" }), "uid")).toBe(0);
     expect(() => set().parse(["-uid", "abc"], {})).toThrow("invalid value");
+  });
+
+  it("refuses user and group IDs that cannot be IDs, from the flag or the environment", () => {
+    expect(() => set().parse(["-uid", "-5"], {})).toThrow(new FlagError('invalid value "-5" for flag -uid: not a user ID (0 to 4294967294)'));
+    expect(() => set().parse(["-uid=4294967295"], {})).toThrow("not a user ID");
+    expect(() => set().parse([], { CNB_USER_ID: "-5" })).toThrow(new FlagError('invalid value "-5" for CNB_USER_ID: not a user ID (0 to 4294967294)'));
+    expect(flagInt(set().parse(["-uid", "4294967294"], {}), "uid")).toBe(4294967294);
     expect(parseGoInt("0b101")).toBe(5);
     expect(parseGoInt("0o17")).toBe(15);
     expect(parseGoInt("1_000")).toBeUndefined();

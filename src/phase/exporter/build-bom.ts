@@ -3,7 +3,7 @@ import { z } from "zod";
 import { BomEntrySchema, type BomEntry } from "../../platform/files/bom.js";
 import type { GroupElement } from "../../platform/files/group.js";
 import { readOptionalToml } from "../../platform/files/toml-io.js";
-import { escapeBuildpackId } from "../restorer.js";
+import { buildpackDirName } from "../../platform/files/layer-names.js";
 
 const BuildTomlSchema = z.object({ bom: z.array(BomEntrySchema).nullish().transform((v) => v ?? []) }).loose();
 
@@ -14,7 +14,7 @@ const BuildTomlSchema = z.object({ bom: z.array(BomEntrySchema).nullish().transf
 export async function buildBom(layersDir: string, group: readonly GroupElement[]): Promise<BomEntry[]> {
   const entries: BomEntry[] = [];
   for (const bp of group) {
-    const file = await readOptionalToml(join(layersDir, escapeBuildpackId(bp.id), "build.toml"), BuildTomlSchema);
+    const file = await readOptionalToml(join(layersDir, buildpackDirName(bp.id), "build.toml"), BuildTomlSchema);
     for (const entry of file?.bom ?? []) entries.push({ ...entry, buildpack: bp });
   }
   return entries;

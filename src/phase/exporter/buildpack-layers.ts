@@ -2,7 +2,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { readLayerContentMetadata, type LayerContentReadResult } from "../../platform/files/layer-content-metadata.js";
 import { compareGoStrings } from "../../platform/files/go-json.js";
-import { escapeBuildpackId } from "../restorer.js";
+import { buildpackDirName } from "../../platform/files/layer-names.js";
 
 /** Files in a buildpack directory that are not layers. */
 const NOT_LAYERS = new Set(["store.toml", "launch.toml", "build.toml"]);
@@ -23,7 +23,7 @@ export interface FoundLayer {
  * a directory (except store/launch/build.toml), sorted by name in byte order.
  */
 export async function findBuildpackLayers(layersDir: string, buildpackId: string): Promise<FoundLayer[]> {
-  const bpDir = join(layersDir, escapeBuildpackId(buildpackId));
+  const bpDir = join(layersDir, buildpackDirName(buildpackId));
   let entries;
   try {
     entries = await readdir(bpDir, { withFileTypes: true });

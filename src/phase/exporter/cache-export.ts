@@ -58,7 +58,18 @@ async function cacheLayer(opts: CacheExportOptions, id: string, source: LayerSou
  * are warnings; the caller reports any other failure as `Failed to export cache` (exit code 0).
  */
 export async function exportCache(opts: CacheExportOptions): Promise<void> {
+  try {
+    await exportCacheLayers(opts);
+  } finally {
+    // a failed step must not keep the cache locked until the process exits
+    await opts.cache.close();
+    for (const notice of opts.cache.takeNotices()) opts.logger.warn(notice);
+  }
+}
+
+async function exportCacheLayers(opts: CacheExportOptions): Promise<void> {
   const { cache, logger } = opts;
+  for (const notice of cache.takeNotices()) logger.warn(notice);
   let old: CacheMetadata = emptyCacheMetadata();
   if (await cache.exists()) old = await cache.metadata();
   else logger.info("Layer cache not found");

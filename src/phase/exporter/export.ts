@@ -1,8 +1,7 @@
 // The exporter phase as a whole (contract §2.3 steps 6-11): open the run and previous images, build
 // the app image, save it under every name, write report.toml, and export the cache, with the
 // temporary layer files removed whatever happens.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Cache } from "../../cache/cache.js";
 import type { ImageStore, StoredImage } from "../../image/store.js";
@@ -19,6 +18,7 @@ import { createLimiter } from "../../util/limiter.js";
 import { saveImage } from "../save-image.js";
 import { buildBom } from "./build-bom.js";
 import { exportCache } from "./cache-export.js";
+import { createExportTempDir } from "./export-temp-dir.js";
 import { buildAppImage } from "./exporter.js";
 import { readExtendedRunImage } from "./extension-layers.js";
 import { LayerFactory } from "./layer-factory.js";
@@ -90,7 +90,7 @@ export interface ExportOptions {
 export async function exportApp(opts: ExportOptions): Promise<void> {
   const { features, logger, store, cache } = opts;
   const [output = ""] = opts.names;
-  const tmpDir = await mkdtemp(join(opts.tmpRoot ?? tmpdir(), "cnb-export-"));
+  const tmpDir = await createExportTempDir(logger, opts.tmpRoot);
   const layerReady = store.layerReady?.bind(store);
   const factory = new LayerFactory({
     tmpDir,

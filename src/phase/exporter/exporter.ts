@@ -18,7 +18,7 @@ import { LIFECYCLE_METADATA_LABEL, lifecycleMetadataToLabel, type LifecycleMetad
 import { PROJECT_METADATA_LABEL, projectMetadataToLabel, type ProjectMetadata } from "../../platform/files/project-metadata.js";
 import { readStoreTomlIfExists } from "../../platform/files/store.js";
 import { LIFECYCLE_COMMIT, LIFECYCLE_VERSION } from "../../version.js";
-import { escapeBuildpackId } from "../restorer.js";
+import { buildpackDirName } from "../../platform/files/layer-names.js";
 import { findBuildpackLayers } from "./buildpack-layers.js";
 import type { ExtendedRunImage } from "./extension-layers.js";
 import type { LayerFactory, MadeLayer } from "./layer-factory.js";
@@ -133,7 +133,7 @@ export async function buildAppImage(opts: ExporterOptions): Promise<{ image: Mut
     const bpLayerResults: { bp: number; name: string; made: Promise<MadeLayer>; entry: Omit<BuildpackLayersMetadata["layers"][string], "sha"> }[] = [];
     for (const [index, bp] of opts.group.entries()) {
       const prevBp = prevMd.buildpacks.find((b) => b.key === bp.id);
-      const store = await readStoreTomlIfExists(join(opts.layersDir, escapeBuildpackId(bp.id), "store.toml"));
+      const store = await readStoreTomlIfExists(join(opts.layersDir, buildpackDirName(bp.id), "store.toml"));
       buildpacks.push({ key: bp.id, version: bp.version, layers: {}, ...(store ? { store: { metadata: store.metadata } } : {}) });
       for (const found of await findBuildpackLayers(opts.layersDir, bp.id)) {
         if (found.content.malformed) {

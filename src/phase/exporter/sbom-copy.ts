@@ -1,6 +1,8 @@
-import { access, copyFile, mkdir, readdir } from "node:fs/promises";
+import { access, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { confinedDir } from "../../layers/confined-dir.js";
 import type { Logger } from "../../log/logger.js";
+import { writeFileAtomic } from "../../util/atomic-write.js";
 
 const FORMATS = ["cdx", "spdx", "syft"] as const;
 const SBOM_NAME = /sbom\.(cdx|spdx|syft)\.json$/;
@@ -23,8 +25,7 @@ export async function copyLifecycleSboms(layersDir: string, sbomDir: string, log
       logger.warn(`Failed to copy launcher SBOM files from '${sbomDir}': ${(err as Error).message}`);
       return;
     }
-    if (files.length > 0) await mkdir(launchDest, { recursive: true });
-    for (const f of files) await copyFile(join(sbomDir, f), join(launchDest, f));
+    for (const f of files) await copyInto(layersDir, join(sbomDir, f), launchDest, f);
     return;
   }
   const copies = FORMATS.flatMap((fmt) => [
@@ -36,7 +37,16 @@ export async function copyLifecycleSboms(layersDir: string, sbomDir: string, log
       logger.debug(`No lifecycle SBOM at ${c.from}`);
       continue;
     }
-    await mkdir(c.to, { recursive: true });
-    await copyFile(c.from, join(c.to, c.name));
+    await copyInto(layersDir, c.from, c.to, c.name);
   }
+}
+
+/**
+ * Copies `from` to `<dir>/<name>` under the layers dir: `dir` is created without following a
+ * symlink out of it (a previous image's SBOM layer restored `<layers>/sbom`), and the file is
+ * written by rename, replacing rather than writing through a symlink.
+ */
+async function copyInto(layersDir: string, from: string, dir: string, name: string): Promise<void> {
+  const target = (await confinedDir(layersDir, dir, { create: true })) ?? dir;
+  await writeFileAtomic(join(target, name), await readFile(from));
 }

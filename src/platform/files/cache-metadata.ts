@@ -8,6 +8,7 @@ import {
 import type { BuildpackLayersMetadata } from "./buildpack-layers-metadata.js";
 import { goList, goStruct } from "./go-fields.js";
 import { goJsonMarshal } from "./go-json.js";
+import { exceedsJsonDepth } from "./json-depth.js";
 
 /** Name of the label (and metadata key) holding the cache metadata. */
 export const CACHE_METADATA_LABEL = "io.buildpacks.lifecycle.cache.metadata";
@@ -25,9 +26,12 @@ export function emptyCacheMetadata(): CacheMetadata {
   return { sbom: { sha: "" }, buildpacks: [] };
 }
 
-/** Parses the cache metadata leniently: absent, non-JSON or mis-shaped data gives empty metadata. */
+/**
+ * Parses the cache metadata leniently: absent, non-JSON, mis-shaped or too deeply nested data
+ * gives empty metadata.
+ */
 export function parseCacheMetadataLenient(json: string | undefined): CacheMetadata {
-  if (json === undefined || json.trim() === "") return emptyCacheMetadata();
+  if (json === undefined || json.trim() === "" || exceedsJsonDepth(json)) return emptyCacheMetadata();
   let data: unknown;
   try {
     data = JSON.parse(json);

@@ -9,6 +9,7 @@ import {
 import { goList, goOptional, goString, goStruct, optString, optStringList } from "./go-fields.js";
 import { GoAny, goJsonMarshal } from "./go-json.js";
 import type { GoJsonValue, GoStruct } from "./go-json.js";
+import { exceedsJsonDepth, MAX_METADATA_DEPTH } from "./json-depth.js";
 import { describeZodError } from "./zod-issues.js";
 
 /** Name of the label holding the lifecycle metadata. */
@@ -73,6 +74,9 @@ export class LabelParseError extends Error {
 
 /** Parses a JSON label value against `schema`, throwing a one-line {@link LabelParseError}. */
 export function parseJsonLabel<S extends z.ZodType>(label: string, json: string, schema: S): z.output<S> {
+  if (exceedsJsonDepth(json)) {
+    throw new LabelParseError(label, `failed to parse label ${label}: exceeded max depth (${MAX_METADATA_DEPTH} levels of nesting)`);
+  }
   let data: unknown;
   try {
     data = JSON.parse(json);
