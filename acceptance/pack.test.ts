@@ -176,7 +176,7 @@ describe("pack build --publish --lifecycle-image <our image>, replayed with podm
     expect(out.exporter).toContain("Adding layer 'acme/node:runtime'");
     expect(out.exporter).toContain("Adding layer 'buildpacksio/lifecycle:launcher'");
     expect(out.exporter).toContain("Adding cache layer 'acme/node:tools'");
-    expect(out.exporter).toMatch(new RegExp(`\\*\\*\\* Images \\([0-9a-f]{12}\\):\\n\\s+${appRef.replaceAll(".", "\\.")}\\n`));
+    expect(out.exporter).toMatch(new RegExp(`\\*\\*\\* Images \\(sha256:[0-9a-f]{64}\\):\\n\\s+${appRef.replaceAll(".", "\\.")}\\n`));
 
     const report = parse(await readFile(join(await pm.volumePath(build.layers), "report.toml"), "utf8"));
     const manifest = await skopeoInspectRaw(reg(), "acme/app:latest");
