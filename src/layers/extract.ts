@@ -15,9 +15,9 @@
 // Modes: files get their exact tar mode (incl. setuid/setgid/sticky) via fchmod, independent of
 // the umask; new directories get theirs after all entries; existing directories are left alone;
 // missing parents are created with 0777 minus the umask. Ownership is applied only when an owner
-// is given and the process runs as root. Mtimes are not restored by default, like the Go restorer
-// (the exporter writes every entry with the same 1980 timestamp, so restoring it would only make
-// restored files look older than their sources); `restoreMtimes` turns it on.
+// is given and the process runs as root. Mtimes: the restorer restores them for cached layer
+// data (`restoreMtimes`), so restored files keep the times they were cached with; without the
+// option (the analyzer's SBOM layer) files get the time of extraction, as Go does.
 import { createGunzip } from "node:zlib";
 import { pipeline, type Readable } from "node:stream";
 import { stat } from "node:fs/promises";
@@ -43,7 +43,7 @@ export interface ExtractOptions {
   symlinkScope?: string;
   /** Owner for everything created; applied only when running as root. */
   owner?: { uid: number; gid: number };
-  /** Restore entry mtimes (default false, like Go). */
+  /** Restore entry mtimes (the restorer does, for cached layer data); default false. */
   restoreMtimes?: boolean;
   /** The input is gzip-compressed and is gunzipped while streaming. */
   gzip?: boolean;

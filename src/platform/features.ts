@@ -15,6 +15,8 @@ export interface PlatformFeatures {
   /** 0.9+: `SOURCE_DATE_EPOCH`, and no `bom` in the build label or report. */
   readonly sourceDateEpoch: boolean;
   readonly reportHasBuildBom: boolean;
+  /** Below 0.9 the build label starts with `bom`. */
+  readonly buildLabelHasBom: boolean;
   /** 0.10+: process `command` is an array in the build label. */
   readonly processCommandArray: boolean;
   /** 0.11+: exporter copies lifecycle/launcher SBOMs. */
@@ -50,6 +52,7 @@ export function platformFeatures(api: ApiVersion): PlatformFeatures {
     sbomLayers: api.atLeast("0.8"),
     sourceDateEpoch: api.atLeast("0.9"),
     reportHasBuildBom: api.lessThan("0.9"),
+    buildLabelHasBom: api.lessThan("0.9"),
     processCommandArray: api.atLeast("0.10"),
     copiesLauncherSbom: api.atLeast("0.11"),
     keepsHistory: api.atLeast("0.12"),

@@ -229,7 +229,7 @@ export async function buildAppImage(opts: ExporterOptions): Promise<{ image: Mut
       buildMetadataToLabel(
         opts.buildMetadata,
         { version: LIFECYCLE_VERSION, source: { git: { repository: "github.com/buildpacks/lifecycle", commit: LIFECYCLE_COMMIT } } },
-        features.api,
+        features,
       ),
     );
     image.setLabel(PROJECT_METADATA_LABEL, projectMetadataToLabel(opts.projectMetadata));

@@ -1,5 +1,5 @@
 // The `io.buildpacks.build.metadata` label (contract §4.3), serialised like the Go exporter.
-import { ApiVersion } from "../api-version.js";
+import type { PlatformFeatures } from "../features.js";
 import { bomEntryToGoJson } from "./bom.js";
 import type { BuildMetadata } from "./build-metadata.js";
 import { goJsonMarshal } from "./go-json.js";
@@ -21,8 +21,11 @@ function groupElementToGoJson(el: GroupElement): GoStruct {
   return { id: el.id, version: el.version, homepage: el.homepage || undefined, optional: el.optional || undefined };
 }
 
-/** The Go JSON shape of a process for the given Platform API (string command before 0.10). */
-export function processToGoJson(p: Process, platformApi: ApiVersion): GoStruct {
+/** The Platform API gates the build metadata label depends on. */
+export type BuildLabelFeatures = Pick<PlatformFeatures, "processCommandArray" | "buildLabelHasBom">;
+
+/** The Go JSON shape of a process (a string command and the rest in args before Platform API 0.10). */
+export function processToGoJson(p: Process, features: BuildLabelFeatures): GoStruct {
   const tail = {
     direct: p.direct,
     default: p.default || undefined,
@@ -30,7 +33,7 @@ export function processToGoJson(p: Process, platformApi: ApiVersion): GoStruct {
     "working-dir": p.workingDir || undefined,
     "exec-env": p.execEnv?.length ? p.execEnv : undefined,
   };
-  if (platformApi.lessThan("0.10")) {
+  if (!features.processCommandArray) {
     return {
       type: p.type,
       command: p.command[0] ?? "",
@@ -42,13 +45,8 @@ export function processToGoJson(p: Process, platformApi: ApiVersion): GoStruct {
 }
 
 /** Serialises the build metadata label: `bom` first only for API < 0.9, no labels/slices. */
-export function buildMetadataToLabel(
-  md: BuildMetadata,
-  launcher: LauncherMetadata,
-  platformApi: ApiVersion | string,
-): string {
-  const api = typeof platformApi === "string" ? ApiVersion.must(platformApi) : platformApi;
-  const bom: GoJsonValue | undefined = api.lessThan("0.9")
+export function buildMetadataToLabel(md: BuildMetadata, launcher: LauncherMetadata, features: BuildLabelFeatures): string {
+  const bom: GoJsonValue | undefined = features.buildLabelHasBom
     ? md.bom.length > 0
       ? md.bom.map(bomEntryToGoJson)
       : null
@@ -61,7 +59,7 @@ export function buildMetadataToLabel(
       version: launcher.version,
       source: { git: { repository: launcher.source.git.repository, commit: launcher.source.git.commit } },
     },
-    processes: md.processes.map((p) => processToGoJson(p, api)),
+    processes: md.processes.map((p) => processToGoJson(p, features)),
     "buildpack-default-process-type": md.buildpackDefaultProcessType || undefined,
   });
 }

@@ -1,7 +1,7 @@
 // run.toml (contract §3.2, Platform API ≥0.12): the run images the platform allows, with mirrors.
 import { z } from "zod";
 import { goList, goString, goStringList } from "./go-fields.js";
-import { parseToml, readOptionalToml, readToml } from "./toml-io.js";
+import { parseToml, readOptionalToml } from "./toml-io.js";
 
 /** One `[[images]]` entry: primary image and its mirrors (`image` may be "", entries may repeat). */
 export const RunImageEntrySchema = z.object({ image: goString, mirrors: goStringList });
@@ -16,11 +16,6 @@ export type RunToml = z.output<typeof RunTomlSchema>;
 /** Parses run.toml text (`path` names the file in errors). */
 export function parseRunToml(text: string, path: string): RunToml {
   return parseToml(text, RunTomlSchema, path);
-}
-
-/** Reads run.toml; throws PlatformFileError (code `ENOENT` when missing). */
-export async function readRunToml(path: string): Promise<RunToml> {
-  return readToml(path, RunTomlSchema);
 }
 
 /** Reads run.toml, or undefined when the file does not exist (Go: "No run metadata found"). */

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { goStruct } from "./go-fields.js";
 import { RunImageEntrySchema } from "./run.js";
-import { parseToml, readOptionalToml, readToml } from "./toml-io.js";
+import { parseToml, readOptionalToml } from "./toml-io.js";
 
 /** The whole file as the phases read it: `[run-image] image, mirrors` (other keys ignored). */
 export const StackTomlSchema = z
@@ -14,11 +14,6 @@ export type StackToml = z.output<typeof StackTomlSchema>;
 /** Parses stack.toml text (`path` names the file in errors). */
 export function parseStackToml(text: string, path: string): StackToml {
   return parseToml(text, StackTomlSchema, path);
-}
-
-/** Reads stack.toml; throws PlatformFileError (code `ENOENT` when missing). */
-export async function readStackToml(path: string): Promise<StackToml> {
-  return readToml(path, StackTomlSchema);
 }
 
 /** Reads stack.toml, or undefined when the file does not exist (Go: "No stack metadata found"). */

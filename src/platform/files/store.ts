@@ -1,7 +1,7 @@
 // `<layers>/<bp>/store.toml` (contract §3.8): a buildpack's persistent `[metadata]` table.
 import { z } from "zod";
 import { goTable } from "./go-fields.js";
-import { parseToml, readOptionalToml, readToml, writeToml } from "./toml-io.js";
+import { parseToml, readOptionalToml, writeToml } from "./toml-io.js";
 
 /** The whole file: `[metadata]`, an arbitrary table (missing → {}). */
 export const StoreTomlSchema = z.object({ metadata: goTable });
@@ -11,11 +11,6 @@ export type StoreToml = z.output<typeof StoreTomlSchema>;
 /** Parses store.toml text (`path` names the file in errors). */
 export function parseStoreToml(text: string, path: string): StoreToml {
   return parseToml(text, StoreTomlSchema, path);
-}
-
-/** Reads store.toml; throws PlatformFileError (code `ENOENT` when missing). */
-export async function readStoreToml(path: string): Promise<StoreToml> {
-  return readToml(path, StoreTomlSchema);
 }
 
 /** Reads store.toml, or undefined when the buildpack has none. */

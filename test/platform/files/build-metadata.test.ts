@@ -3,7 +3,9 @@ import { ApiVersion } from "../../../src/platform/api-version.js";
 import { parseBuildMetadata } from "../../../src/platform/files/build-metadata.js";
 import { buildMetadataToLabel } from "../../../src/platform/files/build-metadata-label.js";
 import type { LauncherMetadata } from "../../../src/platform/files/build-metadata-label.js";
-import { parseLaunchToml } from "../../../src/platform/files/launch.js";
+import { platformFeatures } from "../../../src/platform/features.js";
+
+const features = (api: string) => platformFeatures(ApiVersion.must(api));
 
 const METADATA_TOML = `buildpack-default-process-type = "web"
 
@@ -76,7 +78,7 @@ describe("config/metadata.toml", () => {
 describe("io.buildpacks.build.metadata label", () => {
   it("matches the Go exporter for Platform API >= 0.10", () => {
     const md = parseBuildMetadata(METADATA_TOML, "/layers/config/metadata.toml");
-    expect(buildMetadataToLabel(md, LAUNCHER, "0.12")).toBe(
+    expect(buildMetadataToLabel(md, LAUNCHER, features("0.12"))).toBe(
       '{"buildpacks":[{"id":"acme/node","version":"1.2.3","homepage":"https://acme.example/node"},{"id":"acme/npm","version":"0.9.0"}],' +
         '"launcher":{"version":"0.21.17","source":{"git":{"repository":"github.com/buildpacks/lifecycle","commit":"4bd4b13e"}}},' +
         '"processes":[{"type":"web","command":["node","server.js"],"args":["--port","8080"],"direct":true,"buildpackID":"acme/node","working-dir":"/workspace","exec-env":["production"]},' +
@@ -87,7 +89,7 @@ describe("io.buildpacks.build.metadata label", () => {
 
   it("uses a string command with the rest prepended to args before API 0.10", () => {
     const md = parseBuildMetadata(METADATA_TOML, "/layers/config/metadata.toml");
-    const label = JSON.parse(buildMetadataToLabel(md, LAUNCHER, ApiVersion.must("0.9"))) as { processes: unknown[] };
+    const label = JSON.parse(buildMetadataToLabel(md, LAUNCHER, features("0.9"))) as { processes: unknown[] };
     expect(label.processes).toEqual([
       { type: "web", command: "node", args: ["server.js", "--port", "8080"], direct: true, buildpackID: "acme/node", "working-dir": "/workspace", "exec-env": ["production"] },
       { type: "worker", command: "node worker.js", args: [], direct: false, buildpackID: "acme/npm" },
@@ -99,40 +101,28 @@ describe("io.buildpacks.build.metadata label", () => {
       '[[bom]]\nname = "node"\n[bom.metadata]\nversion = "20"\n[bom.buildpack]\nid = "acme/node"\nversion = "1.2.3"\n' + METADATA_TOML.replace(/^buildpack-default-process-type.*$/m, ""),
       "/m.toml",
     );
-    const old = buildMetadataToLabel(md, LAUNCHER, "0.8");
+    const old = buildMetadataToLabel(md, LAUNCHER, features("0.8"));
     expect(old.startsWith('{"bom":[{"name":"node","metadata":{"version":"20"},"buildpack":{"id":"acme/node","version":"1.2.3"}}],"buildpacks":')).toBe(true);
-    expect(buildMetadataToLabel({ ...md, bom: [] }, LAUNCHER, "0.8").startsWith('{"bom":null,')).toBe(true);
-    expect(buildMetadataToLabel(md, LAUNCHER, "0.9")).not.toContain('"bom"');
+    expect(buildMetadataToLabel({ ...md, bom: [] }, LAUNCHER, features("0.8")).startsWith('{"bom":null,')).toBe(true);
+    expect(buildMetadataToLabel(md, LAUNCHER, features("0.9"))).not.toContain('"bom"');
   });
 
   it("emits extensions only when present and never labels, slices or api", () => {
     const md = parseBuildMetadata(METADATA_TOML, "/m.toml");
-    const plain = buildMetadataToLabel(md, LAUNCHER, "0.12");
+    const plain = buildMetadataToLabel(md, LAUNCHER, features("0.12"));
     expect(plain).not.toMatch(/"extensions"|"labels"|"slices"|"api"/);
     const withExt = buildMetadataToLabel(
       { ...md, extensions: [{ id: "acme/curl-ext", version: "0.1.0", api: "0.10", optional: false }] },
       LAUNCHER,
-      "0.12",
+      features("0.12"),
     );
     expect(withExt).toContain('"extensions":[{"id":"acme/curl-ext","version":"0.1.0"}],"launcher":');
   });
 
   it("marks the default process and escapes HTML characters", () => {
     const md = parseBuildMetadata('[[processes]]\ntype = "web"\ncommand = ["sh", "-c", "a && b > c"]\ndefault = true\n', "/m.toml");
-    expect(buildMetadataToLabel(md, LAUNCHER, "0.12")).toContain(
+    expect(buildMetadataToLabel(md, LAUNCHER, features("0.12"))).toContain(
       '"processes":[{"type":"web","command":["sh","-c","a \\u0026\\u0026 b \\u003e c"],"args":null,"direct":false,"default":true,"buildpackID":""}]}',
     );
-  });
-});
-
-describe("launch.toml", () => {
-  it("reads labels, processes and slices", () => {
-    const l = parseLaunchToml(
-      '[[labels]]\nkey = "k"\nvalue = "v"\n[[processes]]\ntype = "web"\ncommand = ["node", "server.js"]\ndefault = true\nworking-dir = "/workspace"\n[[slices]]\npaths = ["public", "*.js"]\n',
-      "/layers/acme_node/launch.toml",
-    );
-    expect(l.labels).toEqual([{ key: "k", value: "v" }]);
-    expect(l.processes[0]).toMatchObject({ type: "web", command: ["node", "server.js"], default: true, workingDir: "/workspace" });
-    expect(l.slices).toEqual([{ paths: ["public", "*.js"] }]);
   });
 });

@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { parse } from "smol-toml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseGroupToml, readGroupToml, stringifyGroupToml, writeGroupToml } from "../../../src/platform/files/group.js";
-import { parseOrderToml } from "../../../src/platform/files/order.js";
 
 const GROUP = `[[group]]
   id = "acme/node"
@@ -63,17 +62,5 @@ describe("group.toml", () => {
     await writeGroupToml(path, g);
     expect(await readGroupToml(path)).toEqual(g);
     expect(parse(stringifyGroupToml({ group: g.group, groupExtensions: [] }))).not.toHaveProperty("group-extensions");
-  });
-});
-
-describe("order.toml", () => {
-  it("reads the order groups and extension order", () => {
-    const o = parseOrderToml(
-      '[[order]]\n[[order.group]]\nid = "a"\nversion = "1"\n[[order.group]]\nid = "b"\nversion = "2"\noptional = true\n' +
-        '[[order-extensions]]\n[[order-extensions.group]]\nid = "e"\nversion = "3"\n',
-      "/cnb/order.toml",
-    );
-    expect(o.order[0]?.group.map((e) => [e.id, e.optional])).toEqual([["a", false], ["b", true]]);
-    expect(o.orderExtensions[0]?.group[0]?.id).toBe("e");
   });
 });
