@@ -1,6 +1,6 @@
 import type { ImageStore } from "../image/store.js";
 import { analyze } from "../phase/analyzer.js";
-import { errorMessage, LifecycleError } from "../platform/errors.js";
+import { errorMessage, LifecycleError, failErr } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
 import { guardExperimental } from "../platform/experimental.js";
 import { platformFeatures } from "../platform/features.js";
@@ -218,7 +218,7 @@ export const analyzerCommand: PhaseCommand<AnalyzerInputs, AnalyzerRuntime> = {
     try {
       await validateAccess(inputs, store, ctx);
     } catch (err) {
-      throw new LifecycleError(ExitCode.AnalyzeError, `failed to initialize analyzer: ${errorMessage(err)}`, { cause: err });
+      throw failErr(ExitCode.AnalyzeError, "initialize analyzer", err);
     }
     let analyzed;
     try {
@@ -231,12 +231,12 @@ export const analyzerCommand: PhaseCommand<AnalyzerInputs, AnalyzerRuntime> = {
         runImage: { name: inputs.runImage, image: store.open(inputs.runImage) },
       });
     } catch (err) {
-      throw new LifecycleError(ExitCode.AnalyzeError, `failed to analyze: ${errorMessage(err)}`, { cause: err });
+      throw failErr(ExitCode.AnalyzeError, "analyze", err);
     }
     try {
       await writeAnalyzed(inputs.analyzedPath, analyzed);
     } catch (err) {
-      throw new LifecycleError(ExitCode.Failed, `failed to write analyzed: ${errorMessage(err)}`, { cause: err });
+      throw failErr(ExitCode.Failed, "write analyzed", err);
     }
   },
 };

@@ -1,7 +1,7 @@
 import { VolumeCacheAdapter, type Cache } from "../cache/cache.js";
 import { ImageCache, type ImageCacheOptions } from "../cache/image-cache.js";
 import { VolumeCache } from "../cache/volume-cache.js";
-import { errorMessage, LifecycleError } from "../platform/errors.js";
+import { failErr } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
 import type { RegistryClient } from "../registry/client.js";
 import { Reference } from "../registry/reference.js";
@@ -21,6 +21,6 @@ export async function openCache(
   try {
     return new VolumeCacheAdapter(await VolumeCache.open(cacheDir));
   } catch (err) {
-    throw new LifecycleError(ExitCode.Failed, `failed to create volume cache: ${errorMessage(err)}`, { cause: err });
+    throw failErr(ExitCode.Failed, "create volume cache", err);
   }
 }

@@ -6,7 +6,7 @@ import { sharedBlockWorkers } from "../layers/block-workers.js";
 import type { Logger } from "../log/logger.js";
 import { exportApp, openExportImages } from "../phase/exporter/export.js";
 import { createdTime } from "../phase/exporter/launch-config.js";
-import { errorMessage, LifecycleError } from "../platform/errors.js";
+import { errorMessage, LifecycleError, failErr } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
 import { guardExperimental } from "../platform/experimental.js";
 import { platformFeatures, type PlatformFeatures } from "../platform/features.js";
@@ -192,7 +192,7 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     try {
       analyzed = (await readAnalyzedIfExists(inputs.analyzedPath)) ?? { metadata: emptyLifecycleMetadata() };
     } catch (err) {
-      throw new LifecycleError(ExitCode.Failed, `failed to read analyzed metadata: ${errorMessage(err)}`, { cause: err });
+      throw failErr(ExitCode.Failed, "read analyzed metadata", err);
     }
     if (inputs.layout) {
       guardExperimental("export to OCI layout format", ctx.env, logger);
@@ -212,13 +212,13 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
       projectMetadata = await readProjectMetadataIfExists(inputs.projectMetadataPath);
       if (!projectMetadata) logger.debug(`No project metadata found at path '${inputs.projectMetadataPath}', project metadata will not be exported`);
     } catch (err) {
-      throw new LifecycleError(ExitCode.Failed, `failed to read project metadata: ${errorMessage(err)}`, { cause: err });
+      throw failErr(ExitCode.Failed, "read project metadata", err);
     }
     let images;
     try {
       images = await openExportImages(store, inputs.runImageRef, analyzed.previousImage?.reference ?? "", logger);
     } catch (err) {
-      throw new LifecycleError(ExitCode.Failed, `failed to create new app image: ${errorMessage(err)}`, { cause: err });
+      throw failErr(ExitCode.Failed, "create new app image", err);
     }
     let names;
     try {
@@ -253,7 +253,7 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
       });
     } catch (err) {
       if (err instanceof LifecycleError) throw err;
-      throw new LifecycleError(ExitCode.ExportError, `failed to export: ${errorMessage(err)}`, { cause: err });
+      throw failErr(ExitCode.ExportError, "export", err);
     }
   },
 };

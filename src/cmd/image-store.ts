@@ -4,7 +4,7 @@ import { LayoutStore } from "../image/layout-store.js";
 import { BlobPusher } from "../image/registry-writer.js";
 import { RegistryStore } from "../image/registry-store.js";
 import type { ImageStore, ProbeResult, SaveResult, StoredImage } from "../image/store.js";
-import { errorMessage, LifecycleError } from "../platform/errors.js";
+import { failErr } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
 import type { RegistryClient } from "../registry/client.js";
 
@@ -48,7 +48,7 @@ async function openLaunchCache(dir: string): Promise<VolumeCache | undefined> {
   try {
     return await VolumeCache.open(dir);
   } catch (err) {
-    throw new LifecycleError(ExitCode.Failed, `failed to create launch cache: ${errorMessage(err)}`, { cause: err });
+    throw failErr(ExitCode.Failed, "create launch cache", err);
   }
 }
 

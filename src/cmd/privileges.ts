@@ -1,5 +1,6 @@
 import { EngineClient } from "../image/daemon/index.js";
-import { LifecycleError, errorMessage } from "../platform/errors.js";
+import type { LifecycleError } from "../platform/errors.js";
+import { failErr } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
 import { ensureOwner, runAs } from "../platform/privileges.js";
 import { DefaultKeychain } from "../registry/keychain.js";
@@ -32,7 +33,7 @@ export interface Privileged {
 }
 
 function dockerClientError(err: unknown): LifecycleError {
-  return new LifecycleError(ExitCode.Failed, `failed to initialize docker client: ${errorMessage(err)}`, { cause: err });
+  return failErr(ExitCode.Failed, "initialize docker client", err);
 }
 
 /**
@@ -47,7 +48,7 @@ export async function ensurePrivileges(setup: PrivilegeSetup): Promise<Privilege
     const registries = setup.images.map(registryOf).filter((r): r is string => r !== undefined);
     await keychain.prime(registries);
   } catch (err) {
-    throw new LifecycleError(ExitCode.Failed, `failed to resolve keychain: ${errorMessage(err)}`, { cause: err });
+    throw failErr(ExitCode.Failed, "resolve keychain", err);
   }
   let daemon: EngineClient | Error | undefined;
   if (setup.daemon) {

@@ -1,7 +1,7 @@
 import type { ImageStore, StoredImage } from "../image/store.js";
 import { rebase } from "../phase/rebaser.js";
 import { saveImage } from "../phase/save-image.js";
-import { errorMessage, LifecycleError } from "../platform/errors.js";
+import { errorMessage, LifecycleError, failErr } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
 import { guardExperimental } from "../platform/experimental.js";
 import { platformFeatures } from "../platform/features.js";
@@ -61,7 +61,7 @@ interface RebaserRuntime {
 }
 
 function failApp(err: unknown): LifecycleError {
-  return new LifecycleError(ExitCode.RebaseError, `failed to set app image: ${errorMessage(err)}`, { cause: err });
+  return failErr(ExitCode.RebaseError, "set app image", err);
 }
 
 /** Contract §2.4 step 3: open the app image and, without an explicit run image, pick one from its label. */
@@ -166,7 +166,7 @@ export const rebaserCommand: PhaseCommand<RebaserInputs, RebaserRuntime> = {
       newBase = await store.openBase(runtime.runImageName, ctx.logger);
       newBaseReference = await newBase.identifier();
     } catch (err) {
-      throw new LifecycleError(ExitCode.Failed, `failed to access run image: ${errorMessage(err)}`, { cause: err });
+      throw failErr(ExitCode.Failed, "access run image", err);
     }
     const fail = (action: string, err: unknown) => new LifecycleError(ExitCode.RebaseError, `failed to ${action}: ${errorMessage(err)}`, { cause: err });
     let saved;

@@ -5,7 +5,7 @@ import { RemoteImage } from "../image/remote-image.js";
 import type { Logger } from "../log/logger.js";
 import { targetFromConfig } from "../phase/analyzer.js";
 import { restore } from "../phase/restorer.js";
-import { errorMessage, LifecycleError } from "../platform/errors.js";
+import { errorMessage, LifecycleError, failErr } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
 import { platformFeatures, type PlatformFeatures } from "../platform/features.js";
 import { readAnalyzedIfExists, writeAnalyzed, type Analyzed } from "../platform/files/analyzed.js";
@@ -210,7 +210,7 @@ export const restorerCommand: PhaseCommand<RestorerInputs, RestorerRuntime> = {
         owner: { uid: inputs.uid, gid: inputs.gid },
       });
     } catch (err) {
-      throw new LifecycleError(ExitCode.RestoreError, `failed to restore: ${errorMessage(err)}`, { cause: err });
+      throw failErr(ExitCode.RestoreError, "restore", err);
     }
   },
 };

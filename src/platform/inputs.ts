@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
 import type { Logger } from "../log/logger.js";
-import { errorMessage, LifecycleError } from "./errors.js";
+import { errorMessage, failErr, LifecycleError } from "./errors.js";
 import { ExitCode } from "./exit-codes.js";
 import { readAnalyzedIfExists, type Analyzed } from "./files/analyzed.js";
 import { readGroupToml, type GroupToml } from "./files/group.js";
@@ -57,7 +57,7 @@ export async function readVerifiedGroup(path: string, env: NodeJS.ProcessEnv, lo
     group = await readGroupToml(path);
     for (const bp of group.group) buildpackDirName(bp.id);
   } catch (err) {
-    throw new LifecycleError(ExitCode.Failed, `failed to read group file: ${errorMessage(err)}`, { cause: err });
+    throw failErr(ExitCode.Failed, "read group file", err);
   }
   for (const bp of group.group) verifyBuildpackApi("buildpack", bp.id, bp.version, bp.api, env, logger);
   for (const ext of group.groupExtensions) verifyBuildpackApi("extension", ext.id, ext.version, ext.api, env, logger);
@@ -74,7 +74,7 @@ export async function readExportRunImage(path: string): Promise<{ analyzed: Anal
   try {
     analyzed = await readAnalyzedIfExists(path);
   } catch (err) {
-    throw new LifecycleError(ExitCode.InvalidArgs, `failed to resolve inputs: ${errorMessage(err)}`, { cause: err });
+    throw failErr(ExitCode.InvalidArgs, "resolve inputs", err);
   }
   const runImageRef = analyzed?.runImage?.reference ?? "";
   if (runImageRef === "") throw new LifecycleError(ExitCode.InvalidArgs, "failed to resolve inputs: run image not found in analyzed metadata");
