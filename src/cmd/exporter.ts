@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { BlobPusher } from "../image/registry-writer.js";
 import type { ImageStore } from "../image/store.js";
 import { sharedBlockWorkers } from "../layers/block-workers.js";
-import type { Logger } from "../log/logger.js";
+import { ProgressReporter } from "../log/progress.js";
 import { exportApp, openExportImages } from "../phase/exporter/export.js";
 import { createdTime } from "../phase/exporter/launch-config.js";
 import { errorMessage, LifecycleError } from "../platform/errors.js";
@@ -93,9 +93,6 @@ interface ExporterRuntime {
   readonly pusher: BlobPusher;
 }
 
-/** Layers above this size get upload progress lines. */
-const PROGRESS_THRESHOLD = 50 * 1000 * 1000;
-
 /** The run image names for the label (contract §6.3). */
 async function runImageNames(inputs: ExporterInputs, features: PlatformFeatures, analyzed: Analyzed, group: { groupExtensions: readonly unknown[] }) {
   if (features.labelsRunImageNames) {
@@ -180,7 +177,7 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
       ...(inputs.daemon ? { daemon: "required" as const } : {}),
     });
     const client = makeRegistryClient(ctx.env, keychain, inputs.insecureRegistries, ctx.logger);
-    const pusher = new BlobPusher(client, { concurrency: 4, onProgress: progressLogger(ctx.logger) });
+    const pusher = new BlobPusher(client, { concurrency: 4, progress: new ProgressReporter(ctx.logger) });
     const store = await createImageStore(imageStoreKind(inputs), {
       client: () => client,
       pusher,
@@ -264,15 +261,3 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     }
   },
 };
-
-/** Progress lines for large uploads: at 25 % steps, per blob. */
-function progressLogger(logger: Logger): (p: { digest: string; sent: number; total: number }) => void {
-  const reported = new Map<string, number>();
-  return ({ digest, sent, total }) => {
-    if (total < PROGRESS_THRESHOLD) return;
-    const step = Math.floor((sent / total) * 4);
-    if (step <= (reported.get(digest) ?? 0)) return;
-    reported.set(digest, step);
-    logger.info(`Uploading ${digest.slice(0, 19)}: ${Math.round(sent / 1e6)}/${Math.round(total / 1e6)} MB (${step * 25}%)`);
-  };
-}
