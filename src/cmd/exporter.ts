@@ -4,7 +4,7 @@ import { BlobPusher } from "../image/registry-writer.js";
 import type { ImageStore } from "../image/store.js";
 import { sharedBlockWorkers } from "../layers/block-workers.js";
 import { ProgressReporter } from "../log/progress.js";
-import { exportApp, openExportImages } from "../phase/exporter/export.js";
+import { announcePreviousImage, exportApp, openExportImages } from "../phase/exporter/export.js";
 import { createdTime } from "../phase/exporter/launch-config.js";
 import { errorMessage, LifecycleError } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
@@ -218,9 +218,13 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     } catch (err) {
       throw new LifecycleError(ExitCode.Failed, `failed to read project metadata: ${errorMessage(err)}`, { cause: err });
     }
+    const previousRef = analyzed.previousImage?.reference ?? "";
+    announcePreviousImage(store, previousRef, logger);
+    // Go reads SOURCE_DATE_EPOCH (and warns) between these two lines
+    const created = createdTime(ctx.env, features, logger);
     let images;
     try {
-      images = await openExportImages(store, inputs.runImageRef, analyzed.previousImage?.reference ?? "", logger);
+      images = await openExportImages(store, inputs.runImageRef, previousRef, inputs.outputImage, logger);
     } catch (err) {
       throw new LifecycleError(ExitCode.Failed, `failed to create new app image: ${errorMessage(err)}`, { cause: err });
     }
@@ -249,7 +253,7 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
         launcherSbomDir: inputs.launcherSbomDir,
         reportPath: inputs.reportPath,
         owner: { uid: inputs.uid, gid: inputs.gid },
-        created: createdTime(ctx.env, features, logger),
+        created,
         execEnv: ctx.env.CNB_EXEC_ENV || "production",
         parallel: inputs.parallel,
         extendedDir: inputs.extendedDir,

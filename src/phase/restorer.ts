@@ -4,7 +4,9 @@ import { join } from "node:path";
 import type { Cache } from "../cache/cache.js";
 import { isCacheReadError } from "../cache/volume-errors.js";
 import { ExtractError, extractLayer } from "../layers/extract.js";
+import { goQuote } from "../log/go-quote.js";
 import type { Logger } from "../log/logger.js";
+import { layerSubject, ProgressReporter, type Transfer } from "../log/progress.js";
 import { withTimer } from "../log/timer.js";
 import { errorMessage } from "../platform/errors.js";
 import type { BuildpackLayersMetadata } from "../platform/files/buildpack-layers-metadata.js";
@@ -30,6 +32,8 @@ export interface RestorerOptions {
   readonly skipLayers: boolean;
   /** Owner of restored files when running as root. */
   readonly owner?: { uid: number; gid: number };
+  /** Progress lines for long downloads and extractions (default: on the phase's logger). */
+  readonly progress?: ProgressReporter;
 }
 
 /** A buildpack ID as a directory name (`acme/node` → `acme_node`). */
@@ -65,6 +69,7 @@ async function cacheMetadataOf(opts: RestorerOptions): Promise<CacheMetadata> {
 /** Writes `<layer>.toml` files (contract §5.6 A and B); returns the SHA remembered for each layer. */
 async function restoreLayerMetadata(
   opts: RestorerOptions,
+  bpId: string,
   bpDir: string,
   app: BuildpackLayersMetadata | undefined,
   cached: BuildpackLayersMetadata,
@@ -78,11 +83,13 @@ async function restoreLayerMetadata(
     if (!layer.launch) continue;
     if (layer.build && !layer.cache) continue;
     if (layer.cache && cached.layers[name]?.cache !== true) continue;
+    opts.logger.info(`Restoring metadata for ${goQuote(`${bpId}:${name}`)} from app image`);
     await write(name, layer.data, layer.sha);
   }
   for (const [name, layer] of Object.entries(cached.layers)) {
     if (!layer.cache) continue;
     if (layer.launch && (app?.layers[name] !== undefined || !opts.features.restoresCacheOnlyLaunchLayers)) continue;
+    opts.logger.info(`Restoring metadata for ${goQuote(`${bpId}:${name}`)} from cache`);
     await write(name, layer.data, layer.sha);
   }
   return shas;
@@ -112,15 +119,18 @@ async function legacySha(bpDir: string, name: string): Promise<string> {
   }
 }
 
-async function restoreSbom(opts: RestorerOptions, cacheMd: CacheMetadata, limit: Limiter): Promise<void> {
+async function restoreSbom(opts: RestorerOptions, cacheMd: CacheMetadata, limit: Limiter, progress: ProgressReporter): Promise<void> {
   const sbomDir = join(opts.layersDir, "sbom");
   const sha = cacheMd.sbom.sha;
   if (opts.cache && sha !== "") {
     const cache = opts.cache;
+    opts.logger.info("Restoring data for SBOM from cache");
     await limit.run(async () => {
       try {
         await cache.verifyLayer(sha);
-        await extractLayer(await cache.retrieveLayer(sha), { allowedPrefix: sbomDir, expectedDiffID: sha, owner: opts.owner });
+        await watched(progress, cache, "buildpacksio/lifecycle:cache.sbom", async (transfer) =>
+          extractLayer(await cache.retrieveLayer(sha, transfer), { allowedPrefix: sbomDir, expectedDiffID: sha, owner: opts.owner }),
+        );
       } catch (err) {
         if (!isLayerReadError(err)) throw err;
         opts.logger.warn(`Skipping restore for layer buildpacksio/lifecycle:cache.sbom: ${errorMessage(err)}`);
@@ -150,6 +160,16 @@ async function restoreSbom(opts: RestorerOptions, cacheMd: CacheMetadata, limit:
   await rm(sbomDir, { recursive: true, force: true });
 }
 
+/** Runs a cached layer's extraction under watch: a download from an image cache, an extraction from a volume. */
+async function watched<T>(progress: ProgressReporter, cache: Cache, id: string, extract: (transfer: Transfer) => Promise<T>): Promise<T> {
+  const transfer = progress.start(cache.kind === "image" ? "Downloading" : "Extracting", layerSubject(id));
+  try {
+    return await extract(transfer);
+  } finally {
+    transfer.end();
+  }
+}
+
 /**
  * The restorer (contract §2.2 step 6, §5.6): store.toml, layer metadata from the app image and the
  * cache, cached layer contents when their SHA matches (extracted safely and concurrently), and SBOMs.
@@ -158,8 +178,10 @@ export async function restore(opts: RestorerOptions): Promise<void> {
   await withTimer(opts.logger, "Restorer", async () => {
     const cacheMd = await cacheMetadataOf(opts);
     const limit = createLimiter(Math.max(2, availableParallelism()));
+    const progress = opts.progress ?? new ProgressReporter(opts.logger);
     if (opts.skipLayers) opts.logger.info("Skipping buildpack layer analysis");
-    const tasks: Promise<void>[] = [];
+    // as Go: store.toml and layer metadata of every buildpack first, then the layers' data
+    const remembered = new Map<string, Map<string, string>>();
     for (const bp of opts.group) {
       const bpDir = join(opts.layersDir, escapeBuildpackId(bp.id));
       const app = opts.appMetadata.buildpacks.find((b) => b.key === bp.id);
@@ -168,26 +190,32 @@ export async function restore(opts: RestorerOptions): Promise<void> {
         await writeStoreToml(join(bpDir, "store.toml"), { metadata: app.store.metadata });
       }
       if (opts.skipLayers) continue;
+      remembered.set(bp.id, await restoreLayerMetadata(opts, bp.id, bpDir, app, cacheMetadataForBuildpack(cacheMd, bp.id)));
+    }
+    const tasks: Promise<void>[] = [];
+    for (const bp of opts.group) {
+      const shas = remembered.get(bp.id);
+      if (!shas) continue;
+      const bpDir = join(opts.layersDir, escapeBuildpackId(bp.id));
       const cached = cacheMetadataForBuildpack(cacheMd, bp.id);
-      const shas = await restoreLayerMetadata(opts, bpDir, app, cached);
       for (const name of await layersIn(bpDir)) {
         const cachedLayer = cached.layers[name];
         if (!cachedLayer?.cache) continue;
         const sha = shas.get(name) ?? (await legacySha(bpDir, name));
         const id = `${bp.id}:${name}`;
         if (sha !== cachedLayer.sha) {
-          opts.logger.info(`Removing "${id}", wrong sha`);
+          opts.logger.info(`Removing ${goQuote(id)}, wrong sha`);
           await Promise.all([join(bpDir, name), join(bpDir, `${name}.sha`), join(bpDir, `${name}.toml`)].map((p) => rm(p, { recursive: true, force: true })));
           continue;
         }
         const cache = opts.cache;
         if (!cache) continue;
-        opts.logger.info(`Restoring data for "${id}" from cache`);
+        opts.logger.info(`Restoring data for ${goQuote(id)} from cache`);
         tasks.push(
           limit.run(async () => {
             try {
               await cache.verifyLayer(sha);
-              await extractLayer(await cache.retrieveLayer(sha), {
+              await watched(progress, cache, id, async (transfer) => extractLayer(await cache.retrieveLayer(sha, transfer), {
                 allowedPrefix: join(bpDir, name),
                 // links may point at other buildpacks' layers (venvs) but never out of the layers dir
                 symlinkScope: opts.layersDir,
@@ -195,7 +223,7 @@ export async function restore(opts: RestorerOptions): Promise<void> {
                 owner: opts.owner,
                 // the layer's files keep the mtimes they were cached with (and their modes)
                 restoreMtimes: true,
-              });
+              }));
             } catch (err) {
               if (!isLayerReadError(err)) throw new Error(`restoring layer '${id}': ${errorMessage(err)}`, { cause: err });
               opts.logger.warn(`Skipping restore for layer ${id}: ${errorMessage(err)}`);
@@ -207,6 +235,6 @@ export async function restore(opts: RestorerOptions): Promise<void> {
     const results = await Promise.allSettled(tasks);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
-    if (opts.features.sbomLayers && !opts.skipLayers) await restoreSbom(opts, cacheMd, limit);
+    if (opts.features.sbomLayers && !opts.skipLayers) await restoreSbom(opts, cacheMd, limit, progress);
   });
 }
