@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { BlobPusher } from "../image/registry-writer.js";
 import type { ImageStore } from "../image/store.js";
 import { sharedBlockWorkers } from "../layers/block-workers.js";
+import { goQuote } from "../log/go-quote.js";
+import type { Logger } from "../log/logger.js";
 import { ProgressReporter } from "../log/progress.js";
 import { announcePreviousImage, exportApp, openExportImages } from "../phase/exporter/export.js";
 import { createdTime } from "../phase/exporter/launch-config.js";
@@ -94,12 +96,14 @@ interface ExporterRuntime {
 }
 
 /** The run image names for the label (contract §6.3). */
-async function runImageNames(inputs: ExporterInputs, features: PlatformFeatures, analyzed: Analyzed, group: { groupExtensions: readonly unknown[] }) {
+async function runImageNames(inputs: ExporterInputs, features: PlatformFeatures, analyzed: Analyzed, group: { groupExtensions: readonly unknown[] }, logger: Logger) {
   if (features.labelsRunImageNames) {
     const runToml = await readRunTomlIfExists(inputs.runPath);
+    if (!runToml) logger.info(`No run metadata found at path ${goQuote(inputs.runPath)}`);
     return runImageForLabel(runToml, analyzed.runImage?.image ?? "", group.groupExtensions.length > 0);
   }
   const stack = await readStackTomlIfExists(inputs.stackPath);
+  if (!stack) logger.info(`No stack metadata found at path ${goQuote(inputs.stackPath)}`);
   const img = stack?.runImage;
   return { ...(img?.image ? { image: img.image } : {}), ...(img?.mirrors.length ? { mirrors: [...img.mirrors] } : {}) };
 }
@@ -120,6 +124,7 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     let analyzed: Analyzed | undefined;
     try {
       analyzed = await readAnalyzedIfExists(analyzedPath);
+      if (!analyzed) ctx.logger.warn(`No analyzed metadata found at path ${goQuote(analyzedPath)}`);
     } catch {
       analyzed = undefined;
     }
@@ -230,7 +235,7 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     }
     let names;
     try {
-      names = await runImageNames(inputs, features, analyzed, group);
+      names = await runImageNames(inputs, features, analyzed, group, logger);
     } catch (err) {
       throw new LifecycleError(ExitCode.Failed, errorMessage(err), { cause: err });
     }
