@@ -58,9 +58,14 @@ export class VolumeCacheAdapter implements Cache {
     return parseCacheMetadataLenient(JSON.stringify(await this.volume.retrieveMetadata()));
   }
   async retrieveLayer(diffId: string, transfer?: Transfer): Promise<Readable> {
-    if (!transfer) return this.volume.retrieveLayer(diffId);
-    transfer.setTotal((await stat(await this.volume.retrieveLayerFile(diffId))).size);
-    return countedStream(await this.volume.retrieveLayer(diffId), transfer);
+    const stream = await this.volume.retrieveLayer(diffId);
+    if (!transfer) return stream;
+    const size = await this.volume
+      .retrieveLayerFile(diffId)
+      .then((path) => stat(path))
+      .then((s) => s.size, () => undefined);
+    if (size !== undefined) transfer.setTotal(size);
+    return countedStream(stream, transfer);
   }
   verifyLayer(diffId: string): Promise<void> {
     return this.volume.verifyLayer(diffId);
