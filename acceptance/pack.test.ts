@@ -176,11 +176,13 @@ describe("pack build --publish --lifecycle-image <our image>, replayed with podm
     expect(out.exporter).toContain("Adding layer 'acme/node:runtime'");
     expect(out.exporter).toContain("Adding layer 'buildpacksio/lifecycle:launcher'");
     expect(out.exporter).toContain("Adding cache layer 'acme/node:tools'");
+    // pack --publish exports to a registry: Go prints the manifest's full digest there (a daemon's image ID is 12 hex)
     expect(out.exporter).toMatch(new RegExp(`\\*\\*\\* Images \\(sha256:[0-9a-f]{64}\\):\\n\\s+${appRef.replaceAll(".", "\\.")}\\n`));
 
     const report = parse(await readFile(join(await pm.volumePath(build.layers), "report.toml"), "utf8"));
     const manifest = await skopeoInspectRaw(reg(), "acme/app:latest");
     expect(String(at(report, "image", "digest"))).toBe(`sha256:${createHash("sha256").update(manifest.raw).digest("hex")}`);
+    expect(out.exporter).toContain(`*** Images (${String(at(report, "image", "digest"))}):`);
     const appConfig = await skopeoInspectConfig(reg(), "acme/app:latest");
     expect(appConfig.config?.Env).toContain("CNB_PLATFORM_API=0.15");
     expect(JSON.parse(appConfig.config?.Labels?.["io.buildpacks.lifecycle.metadata"] ?? "{}")).toMatchObject({ runImage: { reference: expect.stringContaining("acme/run@sha256:") as unknown } });

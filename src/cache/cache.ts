@@ -1,5 +1,7 @@
+import { stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import type { Layer } from "../image/types.js";
+import { countedStream, type Transfer } from "../log/progress.js";
 import { parseCacheMetadataLenient, type CacheMetadata } from "../platform/files/cache-metadata.js";
 import type { VolumeCache } from "./volume-cache.js";
 
@@ -25,8 +27,11 @@ export interface Cache {
   exists(): Promise<boolean>;
   /** The previous build's metadata; absent or unreadable metadata is empty, never an error. */
   metadata(): Promise<CacheMetadata>;
-  /** The uncompressed tar of a cached layer; a CacheReadError when it cannot be read. */
-  retrieveLayer(diffId: string): Promise<Readable>;
+  /**
+   * The uncompressed tar of a cached layer; a CacheReadError when it cannot be read. `transfer`
+   * hears of the bytes read (the blob's bytes for an image cache) and of the total.
+   */
+  retrieveLayer(diffId: string, transfer?: Transfer): Promise<Readable>;
   /** Re-hashes a cached layer (volume caches); a CacheReadError on mismatch. */
   verifyLayer(diffId: string): Promise<void>;
   /** Adds a new layer to the next cache. */
@@ -56,8 +61,15 @@ export class VolumeCacheAdapter implements Cache {
   async metadata(): Promise<CacheMetadata> {
     return parseCacheMetadataLenient(await this.volume.retrieveMetadataText());
   }
-  retrieveLayer(diffId: string): Promise<Readable> {
-    return this.volume.retrieveLayer(diffId);
+  async retrieveLayer(diffId: string, transfer?: Transfer): Promise<Readable> {
+    const stream = await this.volume.retrieveLayer(diffId);
+    if (!transfer) return stream;
+    const size = await this.volume
+      .retrieveLayerFile(diffId)
+      .then((path) => stat(path))
+      .then((s) => s.size, () => undefined);
+    if (size !== undefined) transfer.setTotal(size);
+    return countedStream(stream, transfer);
   }
   verifyLayer(diffId: string): Promise<void> {
     return this.volume.verifyLayer(diffId);

@@ -1,11 +1,13 @@
 import { gzipSync } from "node:zlib";
 import { PassThrough, type Readable } from "node:stream";
 import { BufferLayer } from "../image/file-layer.js";
+import { uncompressedWithProgress } from "../image/layer-progress.js";
 import { MutableImage } from "../image/mutable-image.js";
 import { pushImage, type BlobPusher } from "../image/registry-writer.js";
 import { isNotFound, RemoteImage } from "../image/remote-image.js";
 import { MediaType, type Layer } from "../image/types.js";
 import type { Logger } from "../log/logger.js";
+import type { Transfer } from "../log/progress.js";
 import { errorMessage } from "../platform/errors.js";
 import { CACHE_METADATA_LABEL, emptyCacheMetadata, parseCacheMetadataLenient, type CacheMetadata } from "../platform/files/cache-metadata.js";
 import type { RegistryClient } from "../registry/client.js";
@@ -92,15 +94,16 @@ export class ImageCache implements Cache {
   }
 
   /**
-   * The layer's uncompressed tar. Every failure is a CacheReadError, also one raised while the
-   * stream flows: a tampered blob fails either in gunzip or at the digest check at its end,
-   * whichever comes first, and both mean the same thing (skip the layer).
+   * The layer's uncompressed tar (its blob's bytes counted on `transfer`). Every failure is a
+   * CacheReadError, also one raised while the stream flows: a tampered blob fails either in gunzip
+   * or at the digest check at its end, whichever comes first, and both mean the same thing (skip
+   * the layer).
    */
-  async retrieveLayer(diffId: string): Promise<Readable> {
+  async retrieveLayer(diffId: string, transfer?: Transfer): Promise<Readable> {
     const layer = await this.layer(diffId);
     let stream: Readable;
     try {
-      stream = await layer.uncompressed();
+      stream = await (transfer ? uncompressedWithProgress(layer, transfer) : layer.uncompressed());
     } catch (err) {
       throw new CacheReadError(`failed to get cache layer with SHA '${diffId}': ${errorMessage(err)}`, { cause: err });
     }

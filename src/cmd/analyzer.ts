@@ -227,8 +227,8 @@ export const analyzerCommand: PhaseCommand<AnalyzerInputs, AnalyzerRuntime> = {
         logger: ctx.logger,
         layersDir: inputs.layersDir,
         skipLayers: inputs.skipLayers,
-        previousImage: { name: inputs.previousImage, image: store.open(inputs.previousImage) },
-        runImage: { name: inputs.runImage, image: store.open(inputs.runImage) },
+        previousImage: { name: inputs.previousImage, image: store.open(inputs.previousImage), display: store.describe(inputs.previousImage) },
+        runImage: { name: inputs.runImage, image: store.open(inputs.runImage), display: store.describe(inputs.runImage) },
       });
     } catch (err) {
       throw failErr(ExitCode.AnalyzeError, "analyze", err);

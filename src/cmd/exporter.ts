@@ -3,8 +3,10 @@ import { join } from "node:path";
 import { BlobPusher } from "../image/registry-writer.js";
 import type { ImageStore } from "../image/store.js";
 import { sharedBlockWorkers } from "../layers/block-workers.js";
+import { goQuote } from "../log/go-quote.js";
 import type { Logger } from "../log/logger.js";
-import { exportApp, openExportImages } from "../phase/exporter/export.js";
+import { ProgressReporter } from "../log/progress.js";
+import { announcePreviousImage, exportApp, openExportImages } from "../phase/exporter/export.js";
 import { createdTime } from "../phase/exporter/launch-config.js";
 import { errorMessage, LifecycleError, failErr } from "../platform/errors.js";
 import { ExitCode } from "../platform/exit-codes.js";
@@ -93,16 +95,15 @@ interface ExporterRuntime {
   readonly pusher: BlobPusher;
 }
 
-/** Layers above this size get upload progress lines. */
-const PROGRESS_THRESHOLD = 50 * 1000 * 1000;
-
 /** The run image names for the label (contract §6.3). */
-async function runImageNames(inputs: ExporterInputs, features: PlatformFeatures, analyzed: Analyzed, group: { groupExtensions: readonly unknown[] }) {
+async function runImageNames(inputs: ExporterInputs, features: PlatformFeatures, analyzed: Analyzed, group: { groupExtensions: readonly unknown[] }, logger: Logger) {
   if (features.labelsRunImageNames) {
     const runToml = await readRunTomlIfExists(inputs.runPath);
+    if (!runToml) logger.info(`No run metadata found at path ${goQuote(inputs.runPath)}`);
     return runImageForLabel(runToml, analyzed.runImage?.image ?? "", group.groupExtensions.length > 0);
   }
   const stack = await readStackTomlIfExists(inputs.stackPath);
+  if (!stack) logger.info(`No stack metadata found at path ${goQuote(inputs.stackPath)}`);
   const img = stack?.runImage;
   return { ...(img?.image ? { image: img.image } : {}), ...(img?.mirrors.length ? { mirrors: [...img.mirrors] } : {}) };
 }
@@ -120,7 +121,9 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     if (runImageFlag !== "" && runImageFlag !== (ctx.env.CNB_RUN_IMAGE ?? "")) throw fail("-run-image is unsupported");
     if (flagString(f, "image") !== "") throw fail("-image is unsupported");
     const analyzedPath = substituteLayers(flagString(f, "analyzed"), layersDir);
-    const { analyzed, runImageRef } = await readExportRunImage(analyzedPath);
+    const { analyzed, runImageRef } = await readExportRunImage(analyzedPath, () =>
+      ctx.logger.warn(`No analyzed metadata found at path ${goQuote(analyzedPath)}`),
+    );
     const inputs: ExporterInputs = {
       outputImage,
       additionalTags,
@@ -173,7 +176,7 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
       ...(inputs.daemon ? { daemon: "required" as const } : {}),
     });
     const client = makeRegistryClient(ctx.env, keychain, inputs.insecureRegistries, ctx.logger);
-    const pusher = new BlobPusher(client, { concurrency: 4, onProgress: progressLogger(ctx.logger) });
+    const pusher = new BlobPusher(client, { concurrency: 4, progress: new ProgressReporter(ctx.logger) });
     const store = await createImageStore(imageStoreKind(inputs), {
       client: () => client,
       pusher,
@@ -214,15 +217,19 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     } catch (err) {
       throw failErr(ExitCode.Failed, "read project metadata", err);
     }
+    const previousRef = analyzed.previousImage?.reference ?? "";
+    announcePreviousImage(store, previousRef, logger);
+    // Go reads SOURCE_DATE_EPOCH (and warns) between these two lines
+    const created = createdTime(ctx.env, features, logger);
     let images;
     try {
-      images = await openExportImages(store, inputs.runImageRef, analyzed.previousImage?.reference ?? "", logger);
+      images = await openExportImages(store, inputs.runImageRef, previousRef, inputs.outputImage, logger);
     } catch (err) {
       throw failErr(ExitCode.Failed, "create new app image", err);
     }
     let names;
     try {
-      names = await runImageNames(inputs, features, analyzed, group);
+      names = await runImageNames(inputs, features, analyzed, group, logger);
     } catch (err) {
       throw new LifecycleError(ExitCode.Failed, errorMessage(err), { cause: err });
     }
@@ -245,7 +252,7 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
         launcherSbomDir: inputs.launcherSbomDir,
         reportPath: inputs.reportPath,
         owner: { uid: inputs.uid, gid: inputs.gid },
-        created: createdTime(ctx.env, features, logger),
+        created,
         execEnv: ctx.env.CNB_EXEC_ENV || "production",
         parallel: inputs.parallel,
         extendedDir: inputs.extendedDir,
@@ -257,15 +264,3 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
     }
   },
 };
-
-/** Progress lines for large uploads: at 25 % steps, per blob. */
-function progressLogger(logger: Logger): (p: { digest: string; sent: number; total: number }) => void {
-  const reported = new Map<string, number>();
-  return ({ digest, sent, total }) => {
-    if (total < PROGRESS_THRESHOLD) return;
-    const step = Math.floor((sent / total) * 4);
-    if (step <= (reported.get(digest) ?? 0)) return;
-    reported.set(digest, step);
-    logger.info(`Uploading ${digest.slice(0, 19)}: ${Math.round(sent / 1e6)}/${Math.round(total / 1e6)} MB (${step * 25}%)`);
-  };
-}

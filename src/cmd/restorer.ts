@@ -90,6 +90,7 @@ async function refreshAnalyzed(
 ): Promise<Analyzed> {
   let result = analyzed;
   if (features.restorerResolvesRunImageForExtensions && inputs.buildImage !== "") {
+    logger.debug(`Pulling builder image metadata for ${inputs.buildImage}...`);
     const image = new RemoteImage(client, Reference.parse(inputs.buildImage));
     const digest = await saveSparse(inputs.kanikoDir, image);
     result = { ...result, buildImage: { reference: image.ref.withDigest(digest).name } };
@@ -101,6 +102,7 @@ async function refreshAnalyzed(
   }
   if (runImage && features.recordsRunImageTarget && inputs.storeKind !== "layout" && runImage.extend) {
     // pull the image the analyzer selected (a mirror, maybe), never the run.toml primary
+    logger.debug(`Pulling run image metadata for ${selected || runImage.reference}...`);
     const image = new RemoteImage(client, Reference.parse(selected || runImage.reference));
     const digest = await saveSparse(inputs.kanikoDir, image);
     const target = targetFromConfig((await image.config()).config);

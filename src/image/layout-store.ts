@@ -41,7 +41,9 @@ export class LayoutStore implements ImageStore {
     return Promise.resolve({ readable: true });
   }
 
+  /** The layout path, as Go's layout images are named (an identifier `<path>@sha256:…` shows its path). */
   describe(name: string): string {
+    if (name.startsWith("/") && parseLayoutIdentifier(name).digest) return parseLayoutIdentifier(name).path;
     return this.pathFor(name);
   }
 
@@ -58,6 +60,8 @@ export class LayoutStore implements ImageStore {
         results.push({ name, display, error: err instanceof Error ? err : new Error(String(err)) });
       }
     }
-    return { names: results, displayId: digest, report: { digest, manifestSize: raw.length } };
+    // Go prints a layout image's identifier, `<path>@sha256:<hex>` (imgutil's layout.Identifier)
+    const displayId = `${this.describe(names[0] ?? "")}@${digest}`;
+    return { names: results, displayId, report: { digest, manifestSize: raw.length } };
   }
 }

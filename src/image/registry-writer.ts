@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import { layerSubject, NO_TRANSFER, type ProgressReporter, type Transfer } from "../log/progress.js";
 import type { RegistryClient, Repository } from "../registry/client.js";
 import { putManifest } from "../registry/manifests.js";
 import type { Reference } from "../registry/reference.js";
@@ -6,18 +7,12 @@ import { uploadBlob, type UploadResult } from "../registry/upload.js";
 import { createLimiter, type Limiter } from "../util/limiter.js";
 import type { Image, Layer } from "./types.js";
 
-/** Progress of one blob upload. */
-export interface BlobProgress {
-  readonly digest: string;
-  readonly sent: number;
-  readonly total: number;
-}
-
 /** Options of {@link BlobPusher}. */
 export interface BlobPusherOptions {
   /** Blob uploads running at once (default 4). */
   readonly concurrency?: number;
-  readonly onProgress?: (progress: BlobProgress) => void;
+  /** Prints progress lines for uploads that take long (`Uploading layer '<label>': …`). */
+  readonly progress?: ProgressReporter;
 }
 
 /** A blob to put in a repository: digest, size and how to read it again. */
@@ -29,6 +24,8 @@ export interface BlobToPush {
   readonly source?: { readonly registry: string; readonly repository: string };
   /** This process computed `digest` from the bytes `open()` returns: they are not hashed again (see BlobSource). */
   readonly selfHashed?: boolean;
+  /** What progress lines call it: the layer's id (`acme/node:deps`); else its digest. */
+  readonly label?: string;
 }
 
 /**
@@ -65,13 +62,23 @@ export class BlobPusher {
     const key = `${repo.registry}/${repo.name}@${blob.digest}`;
     let pending = this.uploads.get(key);
     if (!pending) {
-      const onProgress = this.options.onProgress;
-      pending = this.limit.run(() =>
-        uploadBlob(repo, { digest: blob.digest, size: blob.size, selfHashed: blob.selfHashed === true, open: () => blob.open() }, {
-          mountFrom: mount,
-          onProgress: onProgress ? (sent) => onProgress({ digest: blob.digest, sent, total: blob.size }) : undefined,
-        }),
-      );
+      const progress = this.options.progress;
+      pending = this.limit.run(async () => {
+        // watched from the first byte sent: existence checks and mounts move no layer bytes
+        let transfer: Transfer | undefined;
+        const onProgress = (sent: number): void => {
+          transfer ??= progress?.start("Uploading", layerSubject(blob.label ?? blob.digest), blob.size) ?? NO_TRANSFER;
+          transfer.set(sent);
+        };
+        try {
+          return await uploadBlob(repo, { digest: blob.digest, size: blob.size, selfHashed: blob.selfHashed === true, open: () => blob.open() }, {
+            mountFrom: mount,
+            onProgress,
+          });
+        } finally {
+          transfer?.end();
+        }
+      });
       this.uploads.set(key, pending);
       pending.catch(() => this.uploads.delete(key));
     }

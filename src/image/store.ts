@@ -57,7 +57,10 @@ export interface SavedName {
 export interface SaveResult {
   /** One entry per name, in the order given. */
   readonly names: readonly SavedName[];
-  /** What `*** Images (<id>):` shows: the manifest digest `sha256:<hex>`, or the first 12 hex of a daemon image ID. */
+  /**
+   * What `*** Images (<id>):` shows: the manifest digest `sha256:<hex>` (registry), the identifier
+   * `<path>@sha256:<hex>` (OCI layout), or the first 12 hex of a daemon image ID.
+   */
   readonly displayId: string;
   /** `report.toml` `[image]` fields besides `tags`: `digest` + `manifest-size` (registry, layout) or `image-id` (daemon). */
   readonly report: { readonly digest?: string; readonly imageId?: string; readonly manifestSize?: number };

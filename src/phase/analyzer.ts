@@ -1,7 +1,10 @@
 import { join } from "node:path";
 import type { StoredImage } from "../image/store.js";
+import { uncompressedWithProgress } from "../image/layer-progress.js";
 import { extractLayer } from "../layers/extract.js";
+import { goQuote } from "../log/go-quote.js";
 import type { Logger } from "../log/logger.js";
+import { layerSubject, ProgressReporter } from "../log/progress.js";
 import { withTimer } from "../log/timer.js";
 import { errorMessage } from "../platform/errors.js";
 import type { Analyzed, TargetMetadata } from "../platform/files/analyzed.js";
@@ -19,6 +22,8 @@ import type { ImageConfig } from "../image/types.js";
 export interface NamedImage {
   readonly name: string;
   readonly image: StoredImage;
+  /** What logs call it (default `name`; Go shows an OCI layout image by its layout path). */
+  readonly display?: string;
 }
 
 /** Inputs of {@link analyze}: everything resolved, no argv or environment. */
@@ -29,6 +34,8 @@ export interface AnalyzerOptions {
   readonly skipLayers: boolean;
   readonly previousImage?: NamedImage;
   readonly runImage?: NamedImage;
+  /** Progress lines for a long SBOM layer download (default: on the phase's logger). */
+  readonly progress?: ProgressReporter;
 }
 
 /** The label keys the run image's target comes from. */
@@ -62,7 +69,7 @@ async function analyzePrevious(opts: AnalyzerOptions): Promise<PreviousAnalysis>
   const none = { reference: "", metadata: emptyLifecycleMetadata() };
   if (!prev) return none;
   if (!(await prev.image.exists())) {
-    opts.logger.info(`Image with name "${prev.name}" not found`);
+    opts.logger.info(`Image with name ${goQuote(prev.display ?? prev.name)} not found`);
     return none;
   }
   let reference: string;
@@ -71,7 +78,7 @@ async function analyzePrevious(opts: AnalyzerOptions): Promise<PreviousAnalysis>
     reference = await prev.image.identifier();
     labels = (await prev.image.config()).config.config?.Labels ?? {};
   } catch (err) {
-    opts.logger.info(`Ignoring image "${prev.name}" because it was corrupt`);
+    opts.logger.info(`Ignoring image ${goQuote(prev.display ?? prev.name)} because it was corrupt`);
     opts.logger.debug(`Previous image "${prev.name}": ${errorMessage(err)}`);
     return none;
   }
@@ -104,10 +111,16 @@ async function restoreSbom(opts: AnalyzerOptions, sha: string): Promise<void> {
   opts.logger.info("Restoring data for SBOM from previous image");
   const layer = (await prev.image.layers()).find((l) => l.diffId === sha);
   if (!layer) throw new Error(`failed to get previous image SBOM layer: image has no layer with diffID ${sha}`);
-  await extractLayer(await layer.uncompressed(), {
-    allowedPrefix: join(opts.layersDir, "sbom"),
-    expectedDiffID: sha,
-  });
+  const progress = opts.progress ?? new ProgressReporter(opts.logger);
+  const transfer = progress.start("Downloading", layerSubject("buildpacksio/lifecycle:launch.sbom"));
+  try {
+    await extractLayer(await uncompressedWithProgress(layer, transfer), {
+      allowedPrefix: join(opts.layersDir, "sbom"),
+      expectedDiffID: sha,
+    });
+  } finally {
+    transfer.end();
+  }
 }
 
 /**
@@ -124,6 +137,7 @@ export async function analyze(opts: AnalyzerOptions): Promise<Analyzed> {
     const run = opts.runImage;
     if (run) {
       const exists = await run.image.exists();
+      if (!exists) opts.logger.info(`Image with name ${goQuote(run.display ?? run.name)} not found`);
       const reference = exists ? await run.image.identifier() : "";
       if (opts.features.recordsRunImageTarget) {
         const target = exists ? targetFromConfig((await run.image.config()).config) : undefined;

@@ -5,10 +5,12 @@ import type { Logger } from "../log/logger.js";
 import { withTimer } from "../log/timer.js";
 import { ApiVersion } from "../platform/api-version.js";
 import type { PlatformFeatures } from "../platform/features.js";
+import { goJsonMarshal } from "../platform/files/go-json.js";
 import {
   LIFECYCLE_METADATA_LABEL,
   lifecycleMetadataToLabel,
   parseLifecycleMetadataLabelCompat,
+  runImageNamesToGoJson,
   type LifecycleMetadataCompat,
 } from "../platform/files/lifecycle-metadata.js";
 import { sameImageName } from "../registry/reference.js";
@@ -33,6 +35,7 @@ export interface RebaserOptions {
 
 const STACK_PREFIX = "io.buildpacks.stack.";
 const BASE_PREFIX = "io.buildpacks.base.";
+const BASE_ID = "io.buildpacks.base.id";
 const DISTRO_NAME = "io.buildpacks.base.distro.name";
 const DISTRO_VERSION = "io.buildpacks.base.distro.version";
 
@@ -46,14 +49,17 @@ export function appPlatformApi(config: ImageConfig): ApiVersion | undefined {
   return entry ? ApiVersion.parse(entry.slice("CNB_PLATFORM_API=".length)) : undefined;
 }
 
+/** An image's target as Go's `TargetMetadata` marshals it (`id`, `os`, `arch`, `arch-variant`, `distro`). */
 function targetJson(config: ImageConfig): string {
   const labels = labelsOf(config);
-  const t: Record<string, unknown> = { os: config.os ?? "", arch: config.architecture ?? "" };
-  if (config.variant) t["arch-variant"] = config.variant;
-  if (labels[DISTRO_NAME] !== undefined || labels[DISTRO_VERSION] !== undefined) {
-    t.distro = { name: labels[DISTRO_NAME] ?? "", version: labels[DISTRO_VERSION] ?? "" };
-  }
-  return JSON.stringify(t);
+  const hasDistro = labels[DISTRO_NAME] !== undefined || labels[DISTRO_VERSION] !== undefined;
+  return goJsonMarshal({
+    id: labels[BASE_ID] || undefined,
+    os: config.os ?? "",
+    arch: config.architecture ?? "",
+    "arch-variant": config.variant || undefined,
+    distro: hasDistro ? { name: labels[DISTRO_NAME] ?? "", version: labels[DISTRO_VERSION] ?? "" } : undefined,
+  });
 }
 
 /** Legacy apps (Platform API < 0.12): stack IDs must match and mixins be present; `-force` does not help. */
@@ -139,14 +145,15 @@ export async function rebase(opts: RebaserOptions): Promise<MutableImage> {
     if (!newTop) throw new Error("new base image has no layers");
     const appOnly = appLayers.slice(oldTop + 1);
 
+    // Go updates the top layer and reference before the name check, so its message shows the new ones
+    md.runImage = { ...md.runImage, topLayer: newTop.diffId, reference: opts.newBaseReference };
     if (opts.features.rebaserChecksRunImageName && !namedInLabel(md, opts.newBaseName)) {
-      const message = `new base image '${opts.newBaseName}' not found in existing run image metadata: ${JSON.stringify(lifecycleRunImageJson(md))}`;
-      if (!opts.force) throw new RebaseValidationError(`rebase app image: ${message}; please provide -force to override`);
+      const message = `rebase app image: new base image '${opts.newBaseName}' not found in existing run image metadata: ${existingRunImageJson(md)}`;
+      if (!opts.force) throw new RebaseValidationError(`${message}; please provide -force to override`);
       opts.logger.warn(message);
       md.runImage = { ...md.runImage, image: opts.newBaseName, mirrors: undefined };
       md.stack = { runImage: { image: opts.newBaseName } };
     }
-    md.runImage = { ...md.runImage, topLayer: newTop.diffId, reference: opts.newBaseReference };
 
     const config: ImageConfig = structuredClone(appConfig);
     config.os = baseConfig.os;
@@ -165,8 +172,11 @@ export async function rebase(opts: RebaserOptions): Promise<MutableImage> {
   });
 }
 
-function lifecycleRunImageJson(md: LifecycleMetadataCompat): unknown {
-  return { image: md.runImage.image ?? "", mirrors: md.runImage.mirrors ?? [] };
+/** What Go's name-check message shows: the label's `runImage`, else `stack.runImage`, else `not found`. */
+function existingRunImageJson(md: LifecycleMetadataCompat): string {
+  if (md.runImage.image) return goJsonMarshal({ topLayer: md.runImage.topLayer, reference: md.runImage.reference, ...runImageNamesToGoJson(md.runImage) });
+  if (md.stack) return goJsonMarshal(runImageNamesToGoJson(md.stack.runImage));
+  return "not found";
 }
 
 /** History entries of the non-empty layers only. */

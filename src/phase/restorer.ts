@@ -5,7 +5,9 @@ import type { Cache } from "../cache/cache.js";
 import { isCacheReadError } from "../cache/volume-errors.js";
 import { confinedDir } from "../layers/confined-dir.js";
 import { ExtractError, extractLayer } from "../layers/extract.js";
+import { goQuote } from "../log/go-quote.js";
 import type { Logger } from "../log/logger.js";
+import { layerSubject, ProgressReporter, type Transfer } from "../log/progress.js";
 import { withTimer } from "../log/timer.js";
 import { errorMessage } from "../platform/errors.js";
 import type { BuildpackLayersMetadata } from "../platform/files/buildpack-layers-metadata.js";
@@ -34,6 +36,8 @@ export interface RestorerOptions {
   readonly skipLayers: boolean;
   /** Owner of restored files when running as root. */
   readonly owner?: { uid: number; gid: number };
+  /** Progress lines for long downloads and extractions (default: on the phase's logger). */
+  readonly progress?: ProgressReporter;
 }
 
 const NOT_LAYERS = new Set(["store.toml", "launch.toml", "build.toml"]);
@@ -76,6 +80,7 @@ function layerNamed(layers: LayerRecords, name: string): LayerRecords[string] | 
  */
 async function restoreLayerMetadata(
   opts: RestorerOptions,
+  bpId: string,
   dir: () => Promise<string>,
   app: LayerRecords,
   cached: LayerRecords,
@@ -89,11 +94,13 @@ async function restoreLayerMetadata(
     if (!layer.launch) continue;
     if (layer.build && !layer.cache) continue;
     if (layer.cache && layerNamed(cached, name)?.cache !== true) continue;
+    opts.logger.info(`Restoring metadata for ${goQuote(`${bpId}:${name}`)} from app image`);
     await write(name, layer.data, layer.sha);
   }
   for (const [name, layer] of Object.entries(cached)) {
     if (!layer.cache) continue;
     if (layer.launch && (layerNamed(app, name) !== undefined || !opts.features.restoresCacheOnlyLaunchLayers)) continue;
+    opts.logger.info(`Restoring metadata for ${goQuote(`${bpId}:${name}`)} from cache`);
     await write(name, layer.data, layer.sha);
   }
   return shas;
@@ -123,15 +130,18 @@ async function legacySha(bpDir: string, name: string): Promise<string> {
   }
 }
 
-async function restoreSbom(opts: RestorerOptions, cacheMd: CacheMetadata, limit: Limiter): Promise<void> {
+async function restoreSbom(opts: RestorerOptions, cacheMd: CacheMetadata, limit: Limiter, progress: ProgressReporter): Promise<void> {
   const sbomDir = join(opts.layersDir, "sbom");
   const sha = cacheMd.sbom.sha;
   if (opts.cache && sha !== "") {
     const cache = opts.cache;
+    opts.logger.info("Restoring data for SBOM from cache");
     await limit.run(async () => {
       try {
         await cache.verifyLayer(sha);
-        await extractLayer(await cache.retrieveLayer(sha), { allowedPrefix: sbomDir, expectedDiffID: sha, owner: opts.owner });
+        await watched(progress, cache, "buildpacksio/lifecycle:cache.sbom", async (transfer) =>
+          extractLayer(await cache.retrieveLayer(sha, transfer), { allowedPrefix: sbomDir, expectedDiffID: sha, owner: opts.owner }),
+        );
       } catch (err) {
         if (!isLayerReadError(err)) throw err;
         opts.logger.warn(`Skipping restore for layer buildpacksio/lifecycle:cache.sbom: ${errorMessage(err)}`);
@@ -171,18 +181,31 @@ async function restoreSbom(opts: RestorerOptions, cacheMd: CacheMetadata, limit:
   await rm(sbomDir, { recursive: true, force: true });
 }
 
+/** Runs a cached layer's extraction under watch: a download from an image cache, an extraction from a volume. */
+async function watched<T>(progress: ProgressReporter, cache: Cache, id: string, extract: (transfer: Transfer) => Promise<T>): Promise<T> {
+  const transfer = progress.start(cache.kind === "image" ? "Downloading" : "Extracting", layerSubject(id));
+  try {
+    return await extract(transfer);
+  } finally {
+    transfer.end();
+  }
+}
+
 /**
- * The restorer (contract §2.2 step 6, §5.6): store.toml, layer metadata from the app image and the
- * cache, cached layer contents when their SHA matches (extracted safely and concurrently), and SBOMs.
+ * The restorer (contract §2.2 step 6, §5.6): store.toml and layer metadata of every buildpack from
+ * the app image and the cache first (Go's order), then cached layer contents when their SHA matches
+ * (extracted safely and concurrently), then SBOMs.
  */
 export async function restore(opts: RestorerOptions): Promise<void> {
   await withTimer(opts.logger, "Restorer", async () => {
     const cacheMd = await cacheMetadataOf(opts);
     const limit = createLimiter(Math.max(2, availableParallelism()));
+    const progress = opts.progress ?? new ProgressReporter(opts.logger);
     if (opts.skipLayers) opts.logger.info("Skipping buildpack layer analysis");
+    const restored = await restoreMetadata(opts, cacheMd);
     const tasks: Promise<void>[] = [];
     try {
-      await restoreBuildpacks(opts, cacheMd, limit, tasks);
+      for (const bp of restored) await restoreLayerData(opts, bp, limit, progress, tasks);
     } catch (err) {
       // let the extractions already started finish or roll back before the phase exits
       await Promise.allSettled(tasks);
@@ -191,15 +214,25 @@ export async function restore(opts: RestorerOptions): Promise<void> {
     const results = await Promise.allSettled(tasks);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
-    if (opts.features.sbomLayers && !opts.skipLayers) await restoreSbom(opts, cacheMd, limit);
+    if (opts.features.sbomLayers && !opts.skipLayers) await restoreSbom(opts, cacheMd, limit, progress);
   });
 }
 
-/**
- * Per group buildpack: store.toml, `<layer>.toml` files, removal of layers with a wrong SHA, and
- * the extraction of cached layers, started on `limit` and pushed to `tasks`.
- */
-async function restoreBuildpacks(opts: RestorerOptions, cacheMd: CacheMetadata, limit: Limiter, tasks: Promise<void>[]): Promise<void> {
+/** What the metadata pass learnt about one buildpack, for the data pass. */
+interface RestoredBuildpack {
+  readonly id: string;
+  /** `<layers>/<bp>` as a path (extraction targets are named by it). */
+  readonly dirPath: string;
+  /** The directory confined to `<layers>`, when it exists. */
+  readonly dir: string | undefined;
+  readonly cachedLayers: LayerRecords;
+  /** The SHA remembered for each layer whose metadata was written. */
+  readonly shas: ReadonlyMap<string, string>;
+}
+
+/** Per group buildpack: store.toml and the `<layer>.toml` files (nothing with `-skip-layers` but store.toml). */
+async function restoreMetadata(opts: RestorerOptions, cacheMd: CacheMetadata): Promise<RestoredBuildpack[]> {
+  const restored: RestoredBuildpack[] = [];
   for (const bp of opts.group) {
     const dirPath = join(opts.layersDir, buildpackDirName(bp.id));
     // `<layers>/<bp>` is read, written and cleaned only if it stays inside the layers directory
@@ -211,43 +244,54 @@ async function restoreBuildpacks(opts: RestorerOptions, cacheMd: CacheMetadata, 
     const skip = (source: string) => (name: string, problem: string) => opts.logger.warn(skippedLayerWarning(bp.id, name, source, problem));
     const appLayers = usableLayers(app?.layers ?? {}, skip("the app image metadata"));
     const cachedLayers = usableLayers(cacheMetadataForBuildpack(cacheMd, bp.id).layers, skip("the cache metadata"));
-    const shas = await restoreLayerMetadata(opts, writableDir, appLayers, cachedLayers);
-    if (bpDir === undefined) continue;
-    const dir = bpDir;
-    for (const name of await layersIn(dir)) {
-      const cachedLayer = layerNamed(cachedLayers, name);
-      if (!cachedLayer?.cache) continue;
-      const sha = shas.get(name) ?? (await legacySha(dir, name));
-      const id = `${bp.id}:${name}`;
-      if (sha !== cachedLayer.sha) {
-        opts.logger.info(`Removing "${id}", wrong sha`);
-        await Promise.all([join(dir, name), join(dir, `${name}.sha`), join(dir, `${name}.toml`)].map((p) => rm(p, { recursive: true, force: true })));
-        continue;
-      }
-      const cache = opts.cache;
-      if (!cache) continue;
-      opts.logger.info(`Restoring data for "${id}" from cache`);
-      const task = limit.run(async () => {
-        try {
-          await cache.verifyLayer(sha);
-          await extractLayer(await cache.retrieveLayer(sha), {
-            allowedPrefix: join(dirPath, name),
+    const shas = await restoreLayerMetadata(opts, bp.id, writableDir, appLayers, cachedLayers);
+    restored.push({ id: bp.id, dirPath, dir: bpDir, cachedLayers, shas });
+  }
+  return restored;
+}
+
+/**
+ * One buildpack's layer data: removal of layers with a wrong SHA, and the extraction of cached
+ * layers, started on `limit` and pushed to `tasks`.
+ */
+async function restoreLayerData(opts: RestorerOptions, bp: RestoredBuildpack, limit: Limiter, progress: ProgressReporter, tasks: Promise<void>[]): Promise<void> {
+  const dir = bp.dir;
+  if (dir === undefined) return;
+  for (const name of await layersIn(dir)) {
+    const cachedLayer = layerNamed(bp.cachedLayers, name);
+    if (!cachedLayer?.cache) continue;
+    const sha = bp.shas.get(name) ?? (await legacySha(dir, name));
+    const id = `${bp.id}:${name}`;
+    if (sha !== cachedLayer.sha) {
+      opts.logger.info(`Removing ${goQuote(id)}, wrong sha`);
+      await Promise.all([join(dir, name), join(dir, `${name}.sha`), join(dir, `${name}.toml`)].map((p) => rm(p, { recursive: true, force: true })));
+      continue;
+    }
+    const cache = opts.cache;
+    if (!cache) continue;
+    opts.logger.info(`Restoring data for ${goQuote(id)} from cache`);
+    const task = limit.run(async () => {
+      try {
+        await cache.verifyLayer(sha);
+        await watched(progress, cache, id, async (transfer) =>
+          extractLayer(await cache.retrieveLayer(sha, transfer), {
+            allowedPrefix: join(bp.dirPath, name),
             // links may point at other buildpacks' layers (venvs) but never out of the layers dir
             symlinkScope: opts.layersDir,
             expectedDiffID: sha,
             owner: opts.owner,
             // the layer's files keep the mtimes they were cached with (and their modes)
             restoreMtimes: true,
-          });
-        } catch (err) {
-          if (!isLayerReadError(err)) throw new Error(`restoring layer '${id}': ${errorMessage(err)}`, { cause: err });
-          opts.logger.warn(`Skipping restore for layer ${id}: ${errorMessage(err)}`);
-        }
-      });
-      // observed by the caller's allSettled; until then this loop awaits other work, and a
-      // failure meanwhile (a full disk) must not surface as an unhandled rejection
-      task.catch(() => undefined);
-      tasks.push(task);
-    }
+          }),
+        );
+      } catch (err) {
+        if (!isLayerReadError(err)) throw new Error(`restoring layer '${id}': ${errorMessage(err)}`, { cause: err });
+        opts.logger.warn(`Skipping restore for layer ${id}: ${errorMessage(err)}`);
+      }
+    });
+    // observed by the caller's allSettled; until then this loop awaits other work, and a
+    // failure meanwhile (a full disk) must not surface as an unhandled rejection
+    task.catch(() => undefined);
+    tasks.push(task);
   }
 }

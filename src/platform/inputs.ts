@@ -69,10 +69,11 @@ export async function readVerifiedGroup(path: string, env: NodeJS.ProcessEnv, lo
  * does not parse is reported with its parse error, which names the file; a missing file or an
  * empty `[run-image] reference` is `run image not found in analyzed metadata`.
  */
-export async function readExportRunImage(path: string): Promise<{ analyzed: Analyzed | undefined; runImageRef: string }> {
+export async function readExportRunImage(path: string, onMissing?: () => void): Promise<{ analyzed: Analyzed | undefined; runImageRef: string }> {
   let analyzed: Analyzed | undefined;
   try {
     analyzed = await readAnalyzedIfExists(path);
+    if (!analyzed) onMissing?.();
   } catch (err) {
     throw failErr(ExitCode.InvalidArgs, "resolve inputs", err);
   }

@@ -261,6 +261,38 @@ describe("fault proxy", () => {
     expect(proxy().requests({ method: "PUT" })[0]).toMatchObject({ status: 500, requestBytes: 200_000 });
   });
 
+  it("throttles a download's response body to the given rate, bytes intact", async () => {
+    const rule = proxy().addRule({ method: "GET", path: BLOB_PATH, fault: faults.throttle(400_000, "response") });
+    const started = Date.now();
+    const response = await fetch(`${proxy().url}/v2/cnb/run/blobs/${bigLayer.digest}`);
+    const body = await response.arrayBuffer();
+    const seconds = (Date.now() - started) / 1000;
+    expect(response.status).toBe(200);
+    expect(sha256(body)).toBe(bigLayer.digest);
+    // 1 MiB at 400 kB/s takes 2.6 s; unthrottled it takes milliseconds
+    expect(seconds).toBeGreaterThan(2.3);
+    expect(seconds).toBeLessThan(8);
+    expect([rule.matched, rule.hits]).toEqual([1, 1]);
+    expect(proxy().requests()[0]).toMatchObject({ status: 200, fault: rule.name });
+  });
+
+  it("throttles an upload's request body, so the client's send is slowed, and the registry gets every byte", async () => {
+    const rule = proxy().addRule({ method: "PUT", path: /\/blobs\/uploads\//, fault: faults.throttle(200_000, "request") });
+    const start = await fetch(`${proxy().url}/v2/cnb/upload/blobs/uploads/`, { method: "POST" });
+    const location = new URL(start.headers.get("location") ?? "", proxy().url);
+    const data = Buffer.alloc(500_000, 9);
+    location.searchParams.set("digest", sha256(data.buffer.slice(data.byteOffset, data.byteOffset + data.length)));
+    const started = Date.now();
+    const put = await fetch(location, { method: "PUT", body: data, headers: { "content-type": "application/octet-stream" } });
+    const seconds = (Date.now() - started) / 1000;
+    expect(put.status).toBe(201);
+    expect(put.headers.get("docker-content-digest")).toBe(location.searchParams.get("digest"));
+    expect(seconds).toBeGreaterThan(2.2);
+    expect(seconds).toBeLessThan(8);
+    expect(rule.hits).toBe(1);
+    expect(proxy().requests({ method: "PUT" })[0]).toMatchObject({ status: 201, requestBytes: 500_000, fault: rule.name });
+  });
+
   it("lets rules be added and cleared while running, and counters reset", async () => {
     proxy().addRule({ path: /^\/v2\/$/, fault: faults.serverError(502) });
     expect((await fetch(`${proxy().url}/v2/`)).status).toBe(502);

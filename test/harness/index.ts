@@ -26,7 +26,7 @@ export { decodeTokenClaims, signRegistryToken, type TokenClaims } from "./token/
 export { libtrustKeyId } from "./token/libtrust-kid.js";
 
 export { startFaultProxy, type FaultProxy, type FaultProxyOptions } from "./proxy/fault-proxy.js";
-export { faults, registryErrorBody, type EchoFormat, type Fault } from "./proxy/faults.js";
+export { faults, registryErrorBody, type EchoFormat, type Fault, type ThrottleDirection } from "./proxy/faults.js";
 export type { FaultRule, FaultRuleSpec } from "./proxy/fault-rules.js";
 export type { ProxyRequestRecord, RequestFilter } from "./proxy/request-log.js";
 export type { RedirectListener, RedirectRequestRecord } from "./proxy/redirect-listener.js";

@@ -35,14 +35,24 @@ export interface ExportImages {
 }
 
 /**
- * Opens the run image (a registry store retries as contract §7 says) and the previous image named
- * in analyzed.toml, logging `Reusing layers from image '<ref>'` like Go.
+ * Go's first line about the images: `Reusing layers from image '<ref>'` when analyzed.toml names a
+ * previous image (an OCI layout shows its path; for a daemon it is a debug line about the image ID).
  */
-export async function openExportImages(store: ImageStore, runImageRef: string, previousRef: string, logger: Logger): Promise<ExportImages> {
+export function announcePreviousImage(store: ImageStore, previousRef: string, logger: Logger): void {
+  if (previousRef === "") return;
+  if (store.kind === "daemon") logger.debug(`Reusing layers from image with id '${previousRef}'`);
+  else logger.info(`Reusing layers from image '${store.describe(previousRef)}'`);
+}
+
+/**
+ * Opens the run image (a registry store retries as contract §7 says) and the previous image named
+ * in analyzed.toml; in layout mode logs `Using app image: <path>` first, like Go.
+ */
+export async function openExportImages(store: ImageStore, runImageRef: string, previousRef: string, output: string, logger: Logger): Promise<ExportImages> {
+  if (store.kind === "layout") logger.info(`Using app image: ${store.describe(output)}`);
   const base = await store.openBase(runImageRef, logger);
   let previous: StoredImage | undefined;
   if (previousRef !== "") {
-    logger.info(`Reusing layers from image '${previousRef}'`);
     const image = store.open(previousRef);
     previous = (await image.exists()) ? image : undefined;
   }

@@ -223,8 +223,12 @@ export async function buildAppImage(opts: ExporterOptions): Promise<{ image: Mut
       stack: { runImage: { ...opts.runImageNames } },
     };
 
-    image.setLabel(LIFECYCLE_METADATA_LABEL, lifecycleMetadataToLabel(metadata));
-    image.setLabel(
+    const setLabel = (key: string, value: string) => {
+      logger.info(`Adding label '${key}'`);
+      image.setLabel(key, value);
+    };
+    setLabel(LIFECYCLE_METADATA_LABEL, lifecycleMetadataToLabel(metadata));
+    setLabel(
       BUILD_METADATA_LABEL,
       buildMetadataToLabel(
         opts.buildMetadata,
@@ -232,9 +236,9 @@ export async function buildAppImage(opts: ExporterOptions): Promise<{ image: Mut
         features,
       ),
     );
-    image.setLabel(PROJECT_METADATA_LABEL, projectMetadataToLabel(opts.projectMetadata));
-    for (const l of opts.buildMetadata.labels) image.setLabel(l.key, l.value);
-    if (features.execEnvLabel) image.setLabel("io.buildpacks.exec-env", opts.execEnv);
+    setLabel(PROJECT_METADATA_LABEL, projectMetadataToLabel(opts.projectMetadata));
+    for (const l of opts.buildMetadata.labels) setLabel(l.key, l.value);
+    if (features.execEnvLabel && opts.execEnv !== "") setLabel("io.buildpacks.exec-env", opts.execEnv);
 
     applyLaunchConfig(image, {
       layersDir: opts.layersDir,

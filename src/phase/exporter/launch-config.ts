@@ -11,13 +11,10 @@ export const NORMALIZED_CREATED = "1980-01-01T00:00:01Z";
 export function createdTime(env: NodeJS.ProcessEnv, features: PlatformFeatures, logger: Logger): string {
   const raw = env.SOURCE_DATE_EPOCH ?? "";
   if (!features.sourceDateEpoch || raw === "") return NORMALIZED_CREATED;
-  if (!/^-?\d+$/.test(raw.trim())) {
-    logger.warn(`Ignoring invalid SOURCE_DATE_EPOCH '${raw}': not an integer`);
-    return NORMALIZED_CREATED;
-  }
-  const date = new Date(Number(raw.trim()) * 1000);
-  if (Number.isNaN(date.getTime())) {
-    logger.warn(`Ignoring invalid SOURCE_DATE_EPOCH '${raw}'`);
+  // Go's strconv.ParseInt(raw, 10, 64): an optional sign and digits, nothing around them
+  const date = /^[+-]?\d+$/.test(raw) ? new Date(Number(raw) * 1000) : undefined;
+  if (!date || Number.isNaN(date.getTime())) {
+    logger.warn("Ignoring invalid SOURCE_DATE_EPOCH");
     return NORMALIZED_CREATED;
   }
   return date.toISOString().replace(/\.000Z$/, "Z");
@@ -39,10 +36,14 @@ export function entrypoint(metadata: BuildMetadata, processType: string, logger:
     if (!metadata.processes.some((p) => p.type === processType)) {
       throw new LaunchConfigError(`tried to set ${processType} to default but it doesn't exist`);
     }
+    logger.info(`Setting default process type '${processType}'`);
     return processEntrypoint(processType);
   }
   const def = metadata.buildpackDefaultProcessType ?? "";
-  if (def !== "") return processEntrypoint(def);
+  if (def !== "") {
+    logger.info(`Setting default process type '${def}'`);
+    return processEntrypoint(def);
+  }
   logger.info("no default process type");
   return "/cnb/lifecycle/launcher";
 }

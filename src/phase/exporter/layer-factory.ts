@@ -13,6 +13,23 @@ import type { Limiter } from "../../util/limiter.js";
  */
 export class BuiltLayer extends FileLayer {
   readonly selfHashed = true;
+
+  constructor(
+    path: string,
+    digest: string,
+    diffId: string,
+    size: number,
+    mediaType: string,
+    /** The layer's id, which upload progress lines show. */
+    readonly label: string,
+  ) {
+    super(path, digest, diffId, size, mediaType);
+  }
+}
+
+/** A layer's id as logs show it (a build for the cache alone, `<id>#cache`, is still `<id>`). */
+function layerLabel(id: string): string {
+  return id.replace(/#cache$/, "");
 }
 
 /** A layer the exporter produced: either a fresh blob on disk or a blob of the previous image reused. */
@@ -99,7 +116,7 @@ export class LayerFactory {
     const tarPath = keepTar ? join(this.options.tmpDir, `tar-${randomBytes(8).toString("hex")}.tar`) : undefined;
     const blob = await buildLayerBlob(source, this.options.tmpDir, { limiter: this.options.limiter, uncompressedPath: tarPath });
     if (tarPath) this.tars.set(id, tarPath);
-    const layer = new BuiltLayer(blob.path, blob.digest, blob.diffId, blob.size, MediaType.OciLayerGzip);
+    const layer = new BuiltLayer(blob.path, blob.digest, blob.diffId, blob.size, MediaType.OciLayerGzip, layerLabel(id));
     if (announce) this.options.onBuilt?.(layer);
     return { layer, diffId: blob.diffId, reused: false, blob };
   }
@@ -109,7 +126,7 @@ export class LayerFactory {
     const path = join(this.options.tmpDir, `tar-${randomBytes(8).toString("hex")}.tar`);
     const tar = await this.options.limiter.run(() => writeLayerTar(source, path));
     this.tars.set(id, path);
-    const layer = new BuiltLayer(path, tar.diffId, tar.diffId, tar.size, MediaType.OciLayer);
+    const layer = new BuiltLayer(path, tar.diffId, tar.diffId, tar.size, MediaType.OciLayer, layerLabel(id));
     if (announce) this.options.onBuilt?.(layer);
     const blob: LayerBlob = { diffId: tar.diffId, digest: tar.diffId, size: tar.size, uncompressedSize: tar.size, path, uncompressedPath: path };
     return { layer, diffId: tar.diffId, reused: false, blob };

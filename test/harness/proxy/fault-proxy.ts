@@ -6,6 +6,7 @@ import type { Credentials, RegistryEndpoint } from "../registry/registry-kind.js
 import { echoedAuthorizationBody, registryErrorBody, type Fault } from "./faults.js";
 import { RuleSet, type FaultRule, type FaultRuleSpec, type RuleState } from "./fault-rules.js";
 import { startRedirectListener, type RedirectListener } from "./redirect-listener.js";
+import { throttleStream } from "./throttle.js";
 import { RequestLog, type ProxyRequestRecord, type RequestFilter } from "./request-log.js";
 import { callUpstream, clientResponseHeaders, createUpstream, upstreamRequestHeaders } from "./upstream.js";
 
@@ -40,7 +41,7 @@ export interface FaultProxy extends RegistryEndpoint {
 }
 
 type ImmediateFault = Extract<Fault, { kind: "respond" | "echo-authorization" | "drop" | "stall" }>;
-type ForwardingFault = Exclude<Fault, ImmediateFault>;
+type ForwardingFault = Exclude<Fault, ImmediateFault | { kind: "throttle" }>;
 
 function isImmediate(fault: Fault): fault is ImmediateFault {
   return fault.kind === "respond" || fault.kind === "echo-authorization" || fault.kind === "drop" || fault.kind === "stall";
@@ -73,10 +74,17 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       answerImmediately(req, res, record, rule, fault);
       return;
     }
-    const forwardingFault = fault && !isImmediate(fault) ? fault : undefined;
+    const throttle = fault?.kind === "throttle" ? fault : undefined;
+    const forwardingFault = fault && !isImmediate(fault) && fault.kind !== "throttle" ? fault : undefined;
+    if (rule && throttle) {
+      // a slow link applies to every request it matches, whatever the answer
+      rules.apply(rule);
+      record.fault = rule.name;
+    }
     const pathAndQuery = url.pathname + url.search;
     const call = callUpstream(upstream, method, pathAndQuery, upstreamRequestHeaders(req.headers, upstream));
-    req.pipe(call.request);
+    if (throttle && throttle.direction !== "response") pipeline(req, throttleStream(throttle.bytesPerSecond), call.request, () => undefined);
+    else req.pipe(call.request);
     res.once("close", () => {
       if (!res.writableFinished) call.abort();
     });
@@ -86,12 +94,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         if (rule && forwardingFault && status >= 200 && status < 300) {
           applyForwardingFault({ req, res, upRes, record, rule, fault: forwardingFault, pathAndQuery });
         } else {
-          if (rule) rules.release(rule);
-          passThrough(res, upRes, record);
+          if (rule && !throttle) rules.release(rule);
+          passThrough(res, upRes, record, throttle && throttle.direction !== "request" ? throttle.bytesPerSecond : undefined);
         }
       },
       (error: unknown) => {
-        if (rule) rules.release(rule);
+        if (rule && !throttle) rules.release(rule);
         if (res.headersSent) res.destroy();
         else sendBody(res, record, 502, { "content-type": "application/json" }, registryErrorBody("UNAVAILABLE", `proxy upstream error: ${String(error)}`));
       },
@@ -125,11 +133,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     });
   }
 
-  function passThrough(res: ServerResponse, upRes: IncomingMessage, record: ProxyRequestRecord): void {
+  function passThrough(res: ServerResponse, upRes: IncomingMessage, record: ProxyRequestRecord, bytesPerSecond?: number): void {
     record.status = upRes.statusCode ?? 502;
     res.writeHead(record.status, clientResponseHeaders(upRes.headers, upstream, origin));
     // pipeline: an upstream failure mid-body drops the client connection instead of hanging it.
-    pipeline(upRes, res, () => undefined);
+    if (bytesPerSecond !== undefined) pipeline(upRes, throttleStream(bytesPerSecond), res, () => undefined);
+    else pipeline(upRes, res, () => undefined);
   }
 
   interface FaultContext {

@@ -13,7 +13,12 @@ export type Fault =
   /** Read the request, then close the connection without an answer (FIN; `rst: true` sends a TCP reset). */
   | { kind: "drop"; rst?: boolean }
   /** Read the request and never answer; applied when the client gives up and closes the connection. */
-  | { kind: "stall" };
+  | { kind: "stall" }
+  /** Forward, passing the request body, the response body or both at most `bytesPerSecond` (a slow link). */
+  | { kind: "throttle"; bytesPerSecond: number; direction: ThrottleDirection };
+
+/** Which body a `throttle` fault slows: what the client sends, what it receives, or both. */
+export type ThrottleDirection = "request" | "response" | "both";
 
 /**
  * How an echoed Authorization header is written: `json`, a registry error with the header in its
@@ -82,6 +87,10 @@ export const faults = {
   /** No answer and no close: the request hangs until the client aborts it (then the fault counts as applied). */
   stall(): Fault {
     return { kind: "stall" };
+  },
+  /** Forwards with the request body (an upload), the response body (a download) or both slowed to `bytesPerSecond`. */
+  throttle(bytesPerSecond: number, direction: ThrottleDirection = "both"): Fault {
+    return { kind: "throttle", bytesPerSecond, direction };
   },
 };
 
