@@ -45,12 +45,13 @@ describe("which layers a load may leave out", () => {
 });
 
 describe("image names in the daemon", () => {
-  it("qualifies references as Docker does and leaves IDs alone", () => {
+  it("qualifies references as Docker does and gives IDs their sha256: prefix", () => {
     expect(daemonName("app")).toBe("docker.io/library/app:latest");
     expect(daemonName("index.docker.io/acme/app:v1")).toBe("docker.io/acme/app:v1");
     expect(daemonName("localhost:5000/acme/app")).toBe("localhost:5000/acme/app:latest");
     expect(daemonName(`registry.example.com/app@sha256:${"c".repeat(64)}`)).toBe(`registry.example.com/app@sha256:${"c".repeat(64)}`);
-    expect(daemonName("f".repeat(64))).toBe("f".repeat(64));
+    expect(daemonName("f".repeat(64))).toBe(`sha256:${"f".repeat(64)}`);
+    expect(daemonName(`sha256:${"f".repeat(64)}`)).toBe(`sha256:${"f".repeat(64)}`);
     expect(isImageId(`sha256:${"0".repeat(64)}`)).toBe(true);
     expect(() => daemonName("UPPER/Case")).toThrow(new DaemonNameError("invalid image name 'UPPER/Case'"));
   });
