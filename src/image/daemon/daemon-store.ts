@@ -3,7 +3,7 @@
 // A save sends the daemon only the layers it lacks: layers it holds go as zero-byte placeholders
 // (see layer-index.ts for which), and only when the daemon refuses them is the image loaded again
 // with every layer's content. Nothing is tagged unless the load succeeded.
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { mkdtemp, open, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -11,7 +11,8 @@ import type { VolumeCache } from "../../cache/volume-cache.js";
 import type { Logger } from "../../log/logger.js";
 import { sha256Digest } from "../../registry/manifests.js";
 import type { ImageStore, ProbeResult, SavedName, SaveResult, StoredImage } from "../store.js";
-import type { Image, Layer } from "../types.js";
+import { FileLayer } from "../file-layer.js";
+import { MediaType, type Image, type Layer } from "../types.js";
 import type { DaemonKind } from "./daemon-kind.js";
 import { emptyDaemonStats, type DaemonStats } from "./daemon-stats.js";
 import { DaemonImage } from "./daemon-image.js";
@@ -87,6 +88,14 @@ export class DaemonStore implements ImageStore, DaemonLayerReader {
 
   private async workDir(): Promise<string> {
     return mkdtemp(join(this.options.tempDir ?? tmpdir(), "cnb-daemon-"));
+  }
+
+  /** A committed launch-cache layer as a plain-tar layer (contract §5.5: reused layers come from the launch cache when present). */
+  async cachedLayer(diffId: string): Promise<Layer | undefined> {
+    const cache = this.options.launchCache;
+    if (!cache || !(await cache.hasLayer(diffId))) return undefined;
+    const path = await cache.retrieveLayerFile(diffId);
+    return new FileLayer(path, diffId, diffId, (await stat(path)).size, MediaType.OciLayer);
   }
 
   /** The uncompressed tar of a layer of an image in the daemon: from the launch cache, else from a save of that image. */
