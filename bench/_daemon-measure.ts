@@ -3,7 +3,8 @@
 // `skopeo copy oci:<layout>:<tag> docker-daemon:<name>` through the same API service for comparison.
 //
 // skopeo's docker-daemon transport reads DOCKER_HOST (or `--dest-daemon-host`): point it at the
-// harness's podman service (`service.dockerHost`, unix or tcp) and run it with `service.env` so the
+// harness's podman service (`service.dockerHost`, unix or tcp; a tcp:// host goes as http://, since
+// skopeo speaks TLS to tcp://) and run it with `service.env` so the
 // podman CLI can inspect the result. skopeo always sends a complete docker-archive (every layer,
 // uncompressed), so its time is the "full load" baseline; time it with the same image stored under
 // a fresh name, and drop page caches or repeat runs to compare medians.
@@ -12,7 +13,7 @@ import type { DaemonStats } from "../src/image/daemon/daemon-stats.js";
 import type { DaemonStore } from "../src/image/daemon/daemon-store.js";
 import type { SaveResult } from "../src/image/store.js";
 import type { Image } from "../src/image/types.js";
-import { runTool, type PodmanService } from "../test/harness/index.js";
+import { runTool, skopeoDaemonHost, type PodmanService } from "../test/harness/index.js";
 
 /** A save's duration and what the store moved during it. */
 export interface DaemonSaveMeasurement {
@@ -46,7 +47,7 @@ export async function measureDaemonSave(store: DaemonStore, image: Image, names:
 /** Times `skopeo copy <source> docker-daemon:<name>` through the service's API (the full-load baseline). */
 export async function measureSkopeoCopy(service: PodmanService, source: string, name: string): Promise<number> {
   const start = performance.now();
-  await runTool("skopeo", ["--insecure-policy", "copy", "--quiet", "--dest-daemon-host", service.dockerHost, source, `docker-daemon:${name}`], {
+  await runTool("skopeo", ["--insecure-policy", "copy", "--quiet", "--dest-daemon-host", skopeoDaemonHost(service.dockerHost), source, `docker-daemon:${name}`], {
     env: service.env,
     timeoutMs: 600_000,
   });
