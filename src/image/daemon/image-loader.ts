@@ -34,12 +34,24 @@ export function streamError(text: string): string | undefined {
  */
 export async function loadArchive(engine: EngineClient, spec: ArchiveSpec, progress: ArchiveProgress, what: string): Promise<LoadOutcome> {
   let archiveError: Error | undefined;
+  // only a failure while producing a piece is ours; an error thrown in at `yield` is the request
+  // body being destroyed because the connection broke, which the request's rejection reports
   const archive = async function* (): AsyncGenerator<Buffer> {
+    const pieces = dockerArchive(spec, progress);
     try {
-      yield* dockerArchive(spec, progress);
-    } catch (err) {
-      archiveError = err instanceof Error ? err : new Error(String(err));
-      throw err;
+      for (;;) {
+        let next: IteratorResult<Buffer>;
+        try {
+          next = await pieces.next();
+        } catch (err) {
+          archiveError = err instanceof Error ? err : new Error(String(err));
+          throw err;
+        }
+        if (next.done === true) return;
+        yield next.value;
+      }
+    } finally {
+      await pieces.return(undefined).catch(() => undefined);
     }
   };
   let res: Awaited<ReturnType<EngineClient["request"]>>;
