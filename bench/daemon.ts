@@ -1,4 +1,4 @@
-// `npm run bench -- daemon [--layers 4] [--layer-mib 128] [--app-mib 64] [--reexports 3] [--driver overlay|vfs] [--lifecycle <dir>]`
+// `npm run bench -- daemon [--runs 3] [--reexports 3] [--layers 4] [--layer-mib 128] [--app-mib 64] [--driver overlay|vfs] [--lifecycle <dir>]`
 //
 // The BUILT exporter and rebaser (dist/lifecycle; `npm run build` first) in daemon mode against
 // podman's Docker-compatible service (overlay storage unless --driver vfs), on the exporter
@@ -6,10 +6,10 @@
 // every phase talking to the daemon through the counting engine proxy (DOCKER_HOST=tcp://…), which
 // gives the layer bytes of each `POST /images/load` and the image saves (`GET /images/…/get`).
 // Measured in one run:
-//   (a) fresh daemon export (a new app name, a new launch cache; the daemon holds only the run
-//       image) vs `skopeo copy` of the same uncompressed layer tars from an OCI layout to
-//       `docker-daemon:` through the same proxy and service (skopeo first, its image then removed,
-//       so neither finds the other's layers stored)
+//   (a) fresh daemon export (a new launch cache; the daemon holds only the run image) vs `skopeo
+//       copy` of the same uncompressed layer tars from an OCI layout to `docker-daemon:` through the
+//       same proxy and service; --runs pairs (skopeo first, its image then removed, and the previous
+//       pair's app image, so neither finds the other's layers stored), medians compared
 //   (b) unchanged re-export (analyze, export again): layer bytes sent, and wall time vs one plain
 //       loop that reads and sha256s every file; both repeated (--reexports, interleaved) and the
 //       medians compared, since a second or so of work is easily disturbed on a shared machine
@@ -136,6 +136,7 @@ async function main(args: readonly string[]): Promise<void> {
   const layerCount = option(args, "layers", 4, true);
   const layerMiB = option(args, "layer-mib", 128);
   const appMiB = option(args, "app-mib", 64);
+  const runs = option(args, "runs", 3, true);
   const reexports = option(args, "reexports", 3, true);
   const driver = driverOption(args);
   const lifecycle = lifecycleDir(args);
@@ -165,14 +166,22 @@ async function main(args: readonly string[]): Promise<void> {
     const bench = new Bench(work, out, service, proxy, lifecycle);
     const fileList = await writeFileList(join(work, "files.txt"), out.files);
 
-    // (a) skopeo first, then its image removed so the export finds none of these layers stored
-    const skopeo = await bench.skopeo(layout, "registry.invalid/bench/skopeo:latest");
-    await service.podman(["rmi", "registry.invalid/bench/skopeo:latest"]);
+    // (a) pairs of skopeo, then a fresh export, each into a daemon that holds none of these layers
+    // (skopeo's image and all but the last app image are removed after use)
+    const fresh: Step[] = [];
+    const skopeo: Step[] = [];
     const app = "registry.invalid/bench/app:latest";
-    const launchCache = join(work, "launch-cache");
-    await mkdir(launchCache);
-    await bench.analyze(app, launchCache);
-    const fresh = await bench.export("fresh", app, launchCache);
+    let launchCache = "";
+    for (let i = 0; i < runs; i++) {
+      skopeo.push(await bench.skopeo(layout, `registry.invalid/bench/skopeo-${i}:latest`));
+      await service.podman(["rmi", `registry.invalid/bench/skopeo-${i}:latest`]);
+      if (i > 0) await service.podman(["rmi", app]);
+      launchCache = join(work, `launch-cache-${i}`);
+      await mkdir(launchCache);
+      await bench.analyze(app, launchCache);
+      fresh.push(await bench.export(`fresh-${i}`, app, launchCache));
+      console.log(`run ${i + 1}: skopeo copy ${secs(skopeo.at(-1)?.sample.seconds ?? 0)}, fresh daemon export ${secs(fresh.at(-1)?.sample.seconds ?? 0)}`);
+    }
     const exported = (await bench.diffIds(app)).slice(-layoutDiffIds.length);
     if (exported.join() !== layoutDiffIds.join()) throw new Error(`the layout's layers are not the exporter's:\n  layout   ${layoutDiffIds.join(" ")}\n  exported ${exported.join(" ")}`);
 
@@ -186,6 +195,7 @@ async function main(args: readonly string[]): Promise<void> {
       if (rebuilt.length > 0) throw new Error(`re-export rebuilt layers:\n${rebuilt.join("\n")}`);
       again.push(step);
       readHash.push(await readAndHash(fileList, join(work, `time-read-hash-${i}.txt`)));
+      console.log(`re-export ${i + 1}: ${secs(step.sample.seconds)}, read + sha256 ${secs(readHash.at(-1)?.seconds ?? 0)}`);
     }
 
     // (c) a patched run image under the same name, then rebase
@@ -195,7 +205,7 @@ async function main(args: readonly string[]): Promise<void> {
     const newRun = await bench.diffIds(RUN);
     if (rebased.slice(0, newRun.length).join() !== newRun.join()) throw new Error("the rebased image does not start with the new run image's layers");
 
-    report({ fresh, skopeo, again, readHash, rebase, bytes: out.bytes, layoutBytes: skopeo.traffic.layerBytes });
+    report({ fresh, skopeo, again, readHash, rebase, bytes: out.bytes, layoutBytes: skopeo[0]?.traffic.layerBytes ?? 0 });
   } finally {
     await proxy?.stop().catch(() => undefined);
     await service?.stop().catch(() => undefined);
@@ -204,8 +214,8 @@ async function main(args: readonly string[]): Promise<void> {
 }
 
 interface Results {
-  readonly fresh: Step;
-  readonly skopeo: Step;
+  readonly fresh: readonly Step[];
+  readonly skopeo: readonly Step[];
   readonly again: readonly Step[];
   readonly readHash: readonly { seconds: number; toolCpu: number }[];
   readonly rebase: Step;
@@ -218,23 +228,28 @@ function spread(values: readonly number[], format: (n: number) => string): strin
   return values.length === 1 ? format(values[0] ?? 0) : `${format(median(values))}  (${format(Math.min(...values))}–${format(Math.max(...values))}, ${values.length} runs)`;
 }
 
+const zero: Sample = { seconds: 0, toolCpu: 0, maxRss: 0, registryCpu: 0, benchCpu: 0, otherCpu: 0, steal: 0 };
+
 function report(r: Results): void {
   const cpu = (s: Sample): string => `tool ${fixed(s.toolCpu)}, daemon ${fixed(s.registryCpu)}, proxy ${fixed(s.benchCpu)}, others ${fixed(s.otherCpu)}, steal ${fixed(s.steal)}`;
   const sent = (t: Traffic): string => `${t.loads} load(s), ${mb(t.layerBytes)} of layers (${t.layerBytes} B) + ${t.placeholders} placeholder(s), body ${mb(t.bodyBytes)}; ${t.saves} image save(s)`;
   const again = r.again.map((s) => s.sample.seconds);
   const hash = r.readHash.map((h) => h.seconds);
-  const last = r.again.at(-1);
+  const fresh = r.fresh.map((s) => s.sample.seconds);
+  const skopeo = r.skopeo.map((s) => s.sample.seconds);
+  const lastOf = <T>(xs: readonly T[]): T | undefined => xs.at(-1);
+  const perRun = (label: string, steps: readonly Step[]): [string, string][] => steps.map((s, i) => [`    ${label} (run ${i + 1})`, sent(s.traffic)]);
   const rows: [string, string][] = [
-    ["(a) fresh daemon export, wall", `${secs(r.fresh.sample.seconds)}  (${fixed(r.bytes / MB / r.fresh.sample.seconds, 0)} MB/s of file data)`],
-    ["    CPU s", cpu(r.fresh.sample)],
-    ["    sent", sent(r.fresh.traffic)],
-    ["    exporter peak RSS", mb(r.fresh.sample.maxRss)],
-    ["(a) skopeo copy oci: → docker-daemon:, wall", secs(r.skopeo.sample.seconds)],
-    ["    CPU s", cpu(r.skopeo.sample)],
-    ["    sent", sent(r.skopeo.traffic)],
+    ["(a) fresh daemon export, wall", `${spread(fresh, secs)}  (${fixed(r.bytes / MB / median(fresh), 0)} MB/s of file data)`],
+    ["    CPU s (last run)", cpu(lastOf(r.fresh)?.sample ?? zero)],
+    ...perRun("sent", r.fresh),
+    ["    exporter peak RSS", spread(r.fresh.map((s) => s.sample.maxRss), mb)],
+    ["(a) skopeo copy oci: → docker-daemon:, wall", spread(skopeo, secs)],
+    ["    CPU s (last run)", cpu(lastOf(r.skopeo)?.sample ?? zero)],
+    ...perRun("sent", r.skopeo),
     ["(b) unchanged re-export, wall", spread(again, secs)],
-    ["    CPU s (last run)", last ? cpu(last.sample) : "-"],
-    ...r.again.map((s, i): [string, string] => [`    sent (run ${i + 1})`, sent(s.traffic)]),
+    ["    CPU s (last run)", cpu(lastOf(r.again)?.sample ?? zero)],
+    ...perRun("sent", r.again),
     ["(b) read + sha256 of every file, wall", `${spread(hash, secs)}  (cpu ${fixed(median(r.readHash.map((h) => h.toolCpu)))})`],
     ["(c) rebase onto a patched run image, wall", secs(r.rebase.sample.seconds)],
     ["    CPU s", cpu(r.rebase.sample)],
@@ -245,18 +260,18 @@ function report(r: Results): void {
   for (const [k, v] of rows) console.log(`${k.padEnd(width)}  │  ${v}`);
   const verdict = (ok: boolean): string => (ok ? "MET" : "NOT MET");
   const line = (text: string, target: string, ok: boolean): void => console.log(`  ${text.padEnd(66)}${target.padEnd(12)}${verdict(ok)}`);
-  const a = r.fresh.sample.seconds;
-  const c = r.skopeo.sample.seconds;
+  const a = median(fresh);
+  const c = median(skopeo);
   const b = median(again);
   const h = median(hash);
   const reexportBytes = r.again.map((s) => s.traffic.layerBytes);
-  const saves = [r.fresh.traffic.saves, ...r.again.map((s) => s.traffic.saves), r.rebase.traffic.saves];
+  const saves = [...r.fresh.map((s) => s.traffic.saves), ...r.again.map((s) => s.traffic.saves), r.rebase.traffic.saves];
   console.log(`\n  ${"".padEnd(66)}${"target".padEnd(12)}`);
-  line(`(a) fresh export / skopeo copy   ${fixed(a / c)}  (${secs(a)} vs ${secs(c)})`, "< 1.00", a < c);
+  line(`(a) fresh export / skopeo copy   ${fixed(a / c)}  (medians ${secs(a)} vs ${secs(c)})`, "< 1.00", a < c);
   line(`(b) re-export layer bytes sent   ${reexportBytes.join(", ")}`, "0", reexportBytes.every((n) => n === 0));
   line(`(b) re-export / read+hash        ${fixed(b / h)}  (medians ${secs(b)} vs ${secs(h)})`, "≤ 1.50", b / h <= 1.5);
   line(`(c) rebase layer bytes sent      ${r.rebase.traffic.layerBytes}`, "0", r.rebase.traffic.layerBytes === 0);
-  line(`(d) image saves (a, b…, c)       ${saves.join(", ")}`, "all 0", saves.every((s) => s === 0));
+  line(`(d) image saves (a…, b…, c)      ${saves.join(", ")}`, "all 0", saves.every((s) => s === 0));
   console.log("\nWall times are the phase's process (or skopeo's) alone; the analyzer runs before each export, untimed. The");
   console.log(`skopeo copy sent ${mb(r.layoutBytes)} of layer tars. CPU seconds: tool = exporter, rebaser or skopeo; daemon = the podman`);
   console.log("service; proxy = this process (the engine proxy); others = the rest of the machine; steal = taken by the hypervisor.");
