@@ -4,10 +4,11 @@
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { expectNoLeakedProcesses, skopeoInspectConfig, skopeoInspectRaw } from "../test/harness/index.js";
+import { expectNoLeakedProcesses, skopeoInspectConfig, skopeoInspectRaw, usePodmanService } from "../test/harness/index.js";
 import { useRegistry } from "../test/harness/vitest/use-registry.js";
 import { useTempDir } from "../test/harness/vitest/use-temp-dir.js";
 import { writeSyntheticInputs, type SyntheticInputs } from "../test/tools/lifecycle-image/fixtures.js";
+import { EngineReader } from "./helpers/daemon.js";
 import { printedDigest, runImageCommand, writeTestLauncher, type CommandRun } from "./helpers/lifecycle-image.js";
 import { usePodman } from "./helpers/podman.js";
 
@@ -16,6 +17,7 @@ const plain = useRegistry("plain");
 const htpasswd = useRegistry("htpasswd");
 const temp = useTempDir("lifecycle-image");
 const podman = usePodman(() => ({ registries: [plain()] }));
+const daemon = usePodmanService();
 
 const pkg = JSON.parse(await readFile(join(import.meta.dirname, "..", "package.json"), "utf8")) as { version: string };
 let launcher: string;
@@ -78,6 +80,40 @@ describe("npm run image -- --launcher <file> --push <ref>", () => {
   });
 });
 
+describe("npm run image -- --load <name>", () => {
+  it("loads the image into the Docker daemon at DOCKER_HOST under every name; labels through the API; a phase link runs from it", async () => {
+    const out = join(temp(), "loaded", "image");
+    const names = [`localhost/cnb/lifecycle-ts:${pkg.version}`, "localhost/cnb/lifecycle-ts:latest"];
+    const run = await runImageCommand(
+      ["--launcher", launcher, "--release", inject("lifecycleRelease"), "--debs", inject("lifecycleDebs"), "--out", out, ...names.flatMap((n) => ["--load", n])],
+      { DOCKER_HOST: daemon().dockerHost },
+    );
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    for (const name of names) {
+      expect(run.stdout).toMatch(new RegExp(`loaded ${name.replaceAll(".", "\\.")} into the Docker daemon at unix://\\S+ \\(image [0-9a-f]{12}\\)`));
+    }
+    // the daemon's image is the layout's: its ID is the config digest
+    const index = JSON.parse(await readFile(join(out, "index.json"), "utf8")) as { manifests: { digest: string }[] };
+    const manifest = JSON.parse(await readFile(join(out, "blobs", "sha256", (index.manifests[0]?.digest ?? "").slice(7)), "utf8")) as { config: { digest: string } };
+    const reader = new EngineReader(daemon());
+    try {
+      for (const name of names) {
+        const image = await reader.image(name);
+        expect(image.Id).toBe(manifest.config.digest);
+        expect(image.Config.WorkingDir).toBe("/layers");
+        expect(image.Config.Labels?.["io.buildpacks.lifecycle.version"]).toBe(pkg.version);
+        expect(JSON.parse(image.Config.Labels?.["io.buildpacks.lifecycle.apis"] ?? "{}")).toMatchObject({ platform: { supported: expect.arrayContaining(["0.15"]) as unknown } });
+      }
+    } finally {
+      await reader.close();
+    }
+    const version = await daemon().podman(["run", "--rm", "--user", "root", names[0] ?? "", "/cnb/lifecycle/lifecycle", "-version"]);
+    expect(version.stdout.trim()).toMatch(new RegExp(`^${pkg.version.replaceAll(".", "\\.")}\\+[0-9a-f]+$`));
+    const exporter = await daemon().podman(["run", "--rm", "--user", "1000:1000", "-e", "CNB_PLATFORM_API=0.15", names[1] ?? "", "/cnb/lifecycle/exporter", "-version"]);
+    expect(exporter.stdout.trim()).toBe(version.stdout.trim());
+  });
+});
+
 describe("npm run image with bad input", () => {
   /** Runs the command into a fresh directory; returns the run and what that directory holds afterwards. */
   async function failing(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ run: CommandRun; left: string[] }> {
@@ -105,6 +141,21 @@ describe("npm run image with bad input", () => {
     expect(tarball.run.code).toBe(1);
     expect(tarball.run.stderr).toMatch(/^error: cannot read the release tarball \S+missing\.tgz: ENOENT: no such file or directory, open '\S+'\n$/);
     expect(tarball.left).toEqual([]);
+  });
+
+  it("a daemon that is not there: exit 1, one line naming it, no layout", async () => {
+    const socket = join(temp(), "no-daemon.sock");
+    const { run, left } = await failing("load", ["--launcher", synthetic.launcher, "--release", synthetic.release, "--debs", synthetic.debs, "--load", "localhost/cnb/lifecycle:0.1.0"], { DOCKER_HOST: `unix://${socket}` });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`error: cannot load into the Docker daemon at unix://${socket}: cannot connect to the Docker daemon at unix://${socket}: no such file or directory\n`);
+    expect(left).toEqual([]);
+  });
+
+  it("a --load name with a digest: exit 2 before anything is built", async () => {
+    const { run, left } = await failing("load-digest", ["--launcher", synthetic.launcher, "--release", synthetic.release, "--debs", synthetic.debs, "--load", `cnb/lifecycle@sha256:${"a".repeat(64)}`]);
+    expect(run.code).toBe(2);
+    expect(run.stderr.split("\n")[0]).toMatch(/^error: invalid --load name "cnb\/lifecycle@sha256:a+": cannot tag an image with the digest reference/);
+    expect(left).toEqual([]);
   });
 
   it("a push the registry refuses: exit 1, the registry's answer, no layout", async () => {

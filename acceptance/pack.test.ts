@@ -2,11 +2,11 @@
 // for an untrusted builder pack runs analyzer, restorer and exporter in separate containers from
 // the lifecycle image (`pack build --lifecycle-image`, plus a layer with /workspace owned by the
 // builder's user), and detector and builder from the builder image, sharing the /layers,
-// /workspace and /cache volumes. Registry mode (--publish) with CNB_REGISTRY_AUTH.
-// Daemon mode plugs in at `packContainer` once the phases support -daemon: `-daemon` and
-// `-launch-cache /launch-cache` on analyzer/exporter, `-daemon` on the restorer, the podman
-// service's socket bound at /var/run/docker.sock, `label=disable`, and no CNB_REGISTRY_AUTH (§2.1 A4,
-// §2.2 R3, §2.3 E3).
+// /workspace and /cache volumes. Registry mode (--publish) with CNB_REGISTRY_AUTH; daemon mode
+// (pack's default) with `-daemon` and `-launch-cache /launch-cache` on analyzer and exporter,
+// `-daemon` on the restorer, the daemon's socket bound at /var/run/docker.sock, `label=disable`,
+// and no CNB_REGISTRY_AUTH (§2.1 A4, §2.2 R3, §2.3 E3), the daemon being podman's service, on whose
+// storage the containers run as Docker runs them on its own.
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -20,9 +20,10 @@ import { MediaType } from "../src/image/types.js";
 import { staticLayerSource } from "../src/layers/layer-source.js";
 import { buildLayerBlob } from "../src/layers/pipeline.js";
 import { NORMALIZED_MTIME } from "../src/layers/tar-entry.js";
-import { expectNoLeakedProcesses, skopeoInspectConfig, skopeoInspectRaw } from "../test/harness/index.js";
+import { copyIntoDaemon, expectNoLeakedProcesses, skopeoInspectConfig, skopeoInspectRaw, ToolError, usePodmanService } from "../test/harness/index.js";
 import { useRegistry } from "../test/harness/vitest/use-registry.js";
 import { useTempDir } from "../test/harness/vitest/use-temp-dir.js";
+import { EngineReader, hex } from "./helpers/daemon.js";
 import { at, registryAuth } from "./helpers/fixtures.js";
 import { appBuild, buildAndPushLifecycleImage, pushTestBuilder, pushTestRunImage, runAppImage } from "./helpers/lifecycle-image.js";
 import { usePodman, type Podman } from "./helpers/podman.js";
@@ -31,6 +32,7 @@ expectNoLeakedProcesses();
 const reg = useRegistry("htpasswd");
 const temp = useTempDir("pack-replay");
 const podman = usePodman(() => ({ registries: [reg()] }));
+const daemon = usePodmanService({ driver: "overlay" });
 
 /** pack 0.40's Platform APIs (internal/build: SupportedPlatformAPIVersions). */
 const PACK_PLATFORM_APIS = ["0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "0.10", "0.11", "0.12", "0.13", "0.14", "0.15"];
@@ -74,17 +76,22 @@ function letters(n: number): string {
  * owned by the builder's user), saved locally as pack.local/lifecycle/<20 hex>:latest.
  */
 async function packLocalLifecycleImage(pm: Podman): Promise<string> {
+  const { layout, name } = await packLocalLifecycleLayout();
+  await pm.loadLayout(layout, "latest", name);
+  return name;
+}
+
+/** The layout of pack's ephemeral lifecycle image (tag `latest`) and the name pack gives it. */
+async function packLocalLifecycleLayout(): Promise<{ layout: string; name: string }> {
   const base = await MutableImage.from(new LayoutImage(join(temp(), "layout"), { refName: "0.1.0" }));
   const blob = await buildLayerBlob(
     staticLayerSource([{ name: "/workspace", type: "dir", mode: 0o755, uid: Number(CNB_USER.uid), gid: Number(CNB_USER.gid), mtime: NORMALIZED_MTIME }]),
     temp(),
   );
   base.addLayer(new FileLayer(blob.path, blob.digest, blob.diffId, blob.size, MediaType.OciLayerGzip), { created: "1980-01-01T00:00:01Z" });
-  const layout = join(temp(), "pack-local-layout");
+  const layout = join(temp(), `pack-local-layout-${randomBytes(4).toString("hex")}`);
   await writeLayoutImage(base, layout, { refName: "latest", exclusive: true });
-  const name = `pack.local/lifecycle/${randomBytes(10).toString("hex")}:latest`;
-  await pm.loadLayout(layout, "latest", name);
-  return name;
+  return { layout, name: `pack.local/lifecycle/${randomBytes(10).toString("hex")}:latest` };
 }
 
 /** One phase container as pack configures it (publish mode). */
@@ -176,7 +183,7 @@ describe("pack build --publish --lifecycle-image <our image>, replayed with podm
     expect(out.exporter).toContain("Adding layer 'acme/node:runtime'");
     expect(out.exporter).toContain("Adding layer 'buildpacksio/lifecycle:launcher'");
     expect(out.exporter).toContain("Adding cache layer 'acme/node:tools'");
-    // pack --publish exports to a registry: Go prints the manifest's full digest there (a daemon's image ID is 12 hex)
+    // registry mode names the manifest digest, as Go does (daemon mode the image ID's first 12 hex)
     expect(out.exporter).toMatch(new RegExp(`\\*\\*\\* Images \\(sha256:[0-9a-f]{64}\\):\\n\\s+${appRef.replaceAll(".", "\\.")}\\n`));
 
     const report = parse(await readFile(join(await pm.volumePath(build.layers), "report.toml"), "utf8"));
@@ -206,5 +213,115 @@ describe("pack build --publish --lifecycle-image <our image>, replayed with podm
     console.log(
       `pack replay: image build ${buildSeconds.toFixed(1)} s; first build (5 containers) and app run ${firstBuild.toFixed(1)} s; second build ${((performance.now() - again) / 1000).toFixed(1)} s`,
     );
+  });
+});
+
+describe("pack build (daemon, pack's default) --lifecycle-image <our image>, replayed with podman's service as the daemon", () => {
+  /** Runs a container on the daemon's storage, as pack has Docker create and start it; returns its exit code and output. */
+  async function runOnDaemon(c: PackContainer, opts: { daemonAccess: boolean }): Promise<{ code: number; output: string }> {
+    // phases with daemon access get label=disable instead of no-new-privileges (§1.2) and the socket
+    const args = ["run", "--rm", "--label", "author=pack", "--security-opt", opts.daemonAccess ? "label=disable" : "no-new-privileges", "--network", "none", "--entrypoint", ""];
+    if (c.user) args.push("--user", c.user);
+    for (const b of c.binds) args.push("-v", b);
+    if (opts.daemonAccess) args.push("-v", `${daemon().socketPath ?? ""}:/var/run/docker.sock`);
+    for (const [k, v] of Object.entries(c.env)) args.push("-e", `${k}=${v}`);
+    try {
+      const r = await daemon().podman([...args, c.image, ...c.argv], 300_000);
+      return { code: 0, output: `${r.stdout}${r.stderr}` };
+    } catch (err) {
+      if (!(err instanceof ToolError)) throw err;
+      return { code: err.exitCode ?? -1, output: `${err.stdout}${err.stderr}` };
+    }
+  }
+
+  async function volumePath(volume: string): Promise<string> {
+    return (await daemon().podman(["volume", "inspect", "--format", "{{.Mountpoint}}", volume])).stdout.trim();
+  }
+
+  async function copyIntoDaemonVolume(volume: string, name: string, text: string): Promise<void> {
+    const path = join(await volumePath(volume), name);
+    await writeFile(path, text);
+    await chmod(path, 0o755);
+  }
+
+  /** The app of the daemon builds (the registry holds nothing under this name). */
+  const daemonApp = (): string => `${reg().host}/acme/daemon-app`;
+
+  /** analyze → detect → restore → build → export with pack's daemon argv (A4, R3, E3); returns each phase's output. */
+  async function packDaemonBuild(lifecycleImage: string, build: PackBuild & { launchCache: string }): Promise<Record<string, string>> {
+    const phaseEnv = { CNB_PLATFORM_API: "0.15", CNB_EXEC_ENV: "production" };
+    const runToml = `[[images]]\n  image = "${runRef}"\n  mirrors = []\n\n[[images]]\n  image = "${runRef}"\n  mirrors = []\n`;
+    const layersAndApp = [`${build.layers}:/layers`, `${build.app}:/workspace`];
+    // no CNB_REGISTRY_AUTH in daemon builds
+    const lifecycle = (binds: string[], argv: string[]): PackContainer => ({ image: lifecycleImage, user: "root", binds, env: { CNB_USER_ID: CNB_USER.uid, CNB_GROUP_ID: CNB_USER.gid, ...phaseEnv }, argv });
+    const builder = (argv: string[]): PackContainer => ({ image: builderRef, binds: layersAndApp, env: phaseEnv, argv });
+    const outputs: Record<string, string> = {};
+    const step = async (name: string, c: PackContainer, daemonAccess: boolean): Promise<void> => {
+      const r = await runOnDaemon(c, { daemonAccess });
+      outputs[name] = r.output;
+      expect(r.code, `${name}:\n${r.output}`).toBe(0);
+    };
+    await copyIntoDaemonVolume(build.layers, "run.toml", runToml);
+    await step("analyzer", lifecycle([`${build.launchCache}:/launch-cache`, ...layersAndApp], ["/cnb/lifecycle/analyzer", "-daemon", "-run", "/layers/run.toml", "-run-image", runRef, "-launch-cache", "/launch-cache", daemonApp()]), true);
+    await step("detector", builder(["/cnb/lifecycle/detector", "-app", "/workspace"]), false);
+    await step("restorer", lifecycle([`${build.cache}:/cache`, ...layersAndApp], ["/cnb/lifecycle/restorer", "-cache-dir", "/cache", "-daemon"]), true);
+    await step("builder", builder(["/cnb/lifecycle/builder", "-app", "/workspace"]), false);
+    await copyIntoDaemonVolume(build.layers, "stack.toml", `[run-image]\n  image = "${runRef}"\n  mirrors = []\n`);
+    await copyIntoDaemonVolume(build.layers, "run.toml", runToml);
+    await copyIntoDaemonVolume(build.layers, "project-metadata.toml", "");
+    await step(
+      "exporter",
+      lifecycle([`${build.cache}:/cache`, `${build.launchCache}:/launch-cache`, ...layersAndApp], ["/cnb/lifecycle/exporter", "-daemon", "-launch-cache", "/launch-cache", "-app", "/workspace", "-cache-dir", "/cache", "-run", "/layers/run.toml", daemonApp()]),
+      true,
+    );
+    return outputs;
+  }
+
+  it("runs the phases from the lifecycle image with the daemon's socket; the app image lands in the daemon, runs, and the next build reuses its layers", async () => {
+    const started = performance.now();
+    const creds = `${reg().credentials?.username ?? ""}:${reg().credentials?.password ?? ""}`;
+    // pack saves its ephemeral lifecycle image into the daemon and pulls the builder and run images there
+    const { layout, name: lifecycleImage } = await packLocalLifecycleLayout();
+    await copyIntoDaemon(daemon(), `oci:${layout}:latest`, lifecycleImage);
+    for (const ref of [builderRef, runRef]) await daemon().podman(["pull", "-q", "--tls-verify=false", "--creds", creds, ref], 300_000);
+    const reader = new EngineReader(daemon());
+    try {
+      const run = await reader.image(runRef);
+      const launchCache = `pack-cache-acme_app_latest-${randomBytes(6).toString("hex")}.launch`;
+      const cache = launchCache.replace(/\.launch$/, ".build");
+      const build = { layers: `pack-layers-${letters(10)}`, app: `pack-app-${letters(10)}`, cache, launchCache };
+      for (const v of Object.values(build)) await daemon().podman(["volume", "create", v]);
+      const out = await packDaemonBuild(lifecycleImage, build);
+      expect(out.analyzer).toContain(`Image with name "${daemonApp()}" not found`);
+      expect(out.exporter).toContain("Adding layer 'acme/node:runtime'");
+      expect(out.exporter).toContain("Adding cache layer 'acme/node:tools'");
+      const app = await reader.image(`${daemonApp()}:latest`);
+      expect(out.exporter).toMatch(new RegExp(`\\*\\*\\* Images \\(${hex(app.Id).slice(0, 12)}\\):\\n\\s+${daemonApp().replaceAll(".", "\\.")}\\n`));
+      const report = parse(await readFile(join(await volumePath(build.layers), "report.toml"), "utf8"));
+      expect(at(report, "image", "image-id")).toBe(hex(app.Id));
+      expect(at(report, "image", "digest")).toBeUndefined();
+      expect(JSON.parse(app.Config.Labels?.["io.buildpacks.lifecycle.metadata"] ?? "{}")).toMatchObject({ runImage: { reference: hex(run.Id), image: runRef } });
+      // nothing was pushed: the app is in the daemon only
+      expect((await fetch(`http://${reg().host}/v2/acme/daemon-app/tags/list`, { headers: { authorization: `Basic ${Buffer.from(creds).toString("base64")}` } })).status).toBe(404);
+
+      const printed = (await daemon().podman(["run", "--rm", "--network", "none", `${daemonApp()}:latest`, "--flag"])).stdout;
+      expect(printed).toContain("entrypoint=/cnb/process/web");
+      expect(printed).toContain("cwd=/workspace");
+      expect(printed).toContain("platform-api=0.15");
+      expect(printed).toContain("hello from pack");
+
+      // the next build: new layers and app volumes, the same cache and launch-cache volumes
+      const next = { ...build, layers: `pack-layers-${letters(10)}`, app: `pack-app-${letters(10)}` };
+      for (const v of [next.layers, next.app]) await daemon().podman(["volume", "create", v]);
+      const out2 = await packDaemonBuild(lifecycleImage, next);
+      expect(out2.restorer).toContain('Restoring data for "acme/node:runtime" from cache');
+      expect(out2.exporter).toContain("Reusing layer 'acme/node:runtime'");
+      expect(out2.exporter).toContain("Reusing layer 'buildpacksio/lifecycle:launcher'");
+      expect(out2.exporter).toContain("Reusing cache layer 'acme/node:tools'");
+      expect((await reader.image(`${daemonApp()}:latest`)).Id).toBe(app.Id);
+      console.log(`pack daemon replay: two builds and an app run ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    } finally {
+      await reader.close();
+    }
   });
 });

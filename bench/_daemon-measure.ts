@@ -1,54 +1,44 @@
-// Measuring daemon saves for `npm run bench -- daemon`: a timed save with the store's counters
-// (layer bytes sent, placeholders, loads, image saves requested), and the same image pushed with
-// `skopeo copy oci:<layout>:<tag> docker-daemon:<name>` through the same API service for comparison.
+// Measuring daemon-mode runs for `npm run bench -- daemon`: what the engine proxy saw during a step
+// (loads, layer bytes and placeholders in their archives, image saves asked for), and the baseline
+// `skopeo copy oci:<layout>:<tag> docker-daemon:<name>` through the same proxy and service.
 //
-// skopeo's docker-daemon transport reads DOCKER_HOST (or `--dest-daemon-host`): point it at the
-// harness's podman service (`service.dockerHost`, unix or tcp) and run it with `service.env` so the
-// podman CLI can inspect the result. skopeo always sends a complete docker-archive (every layer,
-// uncompressed), so its time is the "full load" baseline; time it with the same image stored under
-// a fresh name, and drop page caches or repeat runs to compare medians.
-import { performance } from "node:perf_hooks";
-import type { DaemonStats } from "../src/image/daemon/daemon-stats.js";
-import type { DaemonStore } from "../src/image/daemon/daemon-store.js";
-import type { SaveResult } from "../src/image/store.js";
-import type { Image } from "../src/image/types.js";
-import { runTool, type PodmanService } from "../test/harness/index.js";
+// skopeo's docker-daemon transport speaks TLS to tcp:// hosts, so the proxy is given to it as
+// http://host:port; it runs with the service's environment so the podman CLI sees what it stored.
+// skopeo always sends a complete docker-archive (every layer, uncompressed, plus legacy
+// `<id>/layer.tar` links and `VERSION`/`json` files), so its time is the "full load" baseline: run it
+// while the daemon holds none of those layers.
+import { layerEntries, loadLayerBytes, type EngineProxy } from "../test/harness/daemon/engine-proxy.js";
+import { skopeoDaemonHost } from "../test/harness/daemon/load-image.js";
+import type { PodmanService } from "../test/harness/daemon/podman-service.js";
+import { timedRun, type TimedRun } from "./_exporter-measure.js";
 
-/** A save's duration and what the store moved during it. */
-export interface DaemonSaveMeasurement {
-  readonly ms: number;
-  readonly result: SaveResult;
-  /** Counters for this save alone. */
-  readonly stats: DaemonStats;
+/** What the engine proxy saw during one step. */
+export interface Traffic {
+  /** `POST /images/load` requests. */
+  readonly loads: number;
+  /** Bytes of layer entries in their archives (placeholders count 0). */
+  readonly layerBytes: number;
+  /** Request body bytes of the loads (layers, config, manifest, tar headers). */
+  readonly bodyBytes: number;
+  /** Zero-byte layer entries (layers the daemon already held). */
+  readonly placeholders: number;
+  /** `GET /images/…/get` requests. */
+  readonly saves: number;
 }
 
-/** The difference of two counter snapshots. */
-export function statsDelta(after: DaemonStats, before: DaemonStats): DaemonStats {
+/** What `proxy` saw since its last reset. */
+export function trafficOf(proxy: EngineProxy): Traffic {
+  const loads = proxy.loads();
   return {
-    layerBytesSent: after.layerBytesSent - before.layerBytesSent,
-    placeholdersSent: after.placeholdersSent - before.placeholdersSent,
-    loads: after.loads - before.loads,
-    refusedLoads: after.refusedLoads - before.refusedLoads,
-    imageSaves: after.imageSaves - before.imageSaves,
-    saveBytesRead: after.saveBytesRead - before.saveBytesRead,
-    layersFetched: after.layersFetched - before.layersFetched,
+    loads: loads.length,
+    layerBytes: loads.reduce((n, l) => n + loadLayerBytes(l), 0),
+    bodyBytes: loads.reduce((n, l) => n + l.request.requestBytes, 0),
+    placeholders: loads.reduce((n, l) => n + layerEntries(l).filter((e) => e.size === 0).length, 0),
+    saves: proxy.imageSaves(),
   };
 }
 
-/** Saves `image` under `names` and reports how long it took and what was sent. */
-export async function measureDaemonSave(store: DaemonStore, image: Image, names: readonly string[]): Promise<DaemonSaveMeasurement> {
-  const before = { ...store.stats };
-  const start = performance.now();
-  const result = await store.save(image, names);
-  return { ms: performance.now() - start, result, stats: statsDelta(store.stats, before) };
-}
-
-/** Times `skopeo copy <source> docker-daemon:<name>` through the service's API (the full-load baseline). */
-export async function measureSkopeoCopy(service: PodmanService, source: string, name: string): Promise<number> {
-  const start = performance.now();
-  await runTool("skopeo", ["--insecure-policy", "copy", "--quiet", "--dest-daemon-host", service.dockerHost, source, `docker-daemon:${name}`], {
-    env: service.env,
-    timeoutMs: 600_000,
-  });
-  return performance.now() - start;
+/** `skopeo copy oci:<layout>:<tag> docker-daemon:<name>` through `proxy` into `service`, under /usr/bin/time (report in `timeFile`). */
+export function skopeoToDaemon(service: PodmanService, proxy: EngineProxy, source: string, name: string, timeFile: string): Promise<TimedRun> {
+  return timedRun("skopeo", ["--insecure-policy", "copy", "-q", "--dest-daemon-host", skopeoDaemonHost(proxy.dockerHost), source, `docker-daemon:${name}`], service.env, timeFile);
 }

@@ -90,6 +90,11 @@ export interface ImageStore {
    */
   layerReady?(name: string, layer: Layer): void;
   /**
+   * A layer the store keeps apart from any image, by diffID (the daemon store's launch cache), so a
+   * layer of a previous image the store no longer holds can still be reused. Optional.
+   */
+  cachedLayer?(diffId: string): Promise<Layer | undefined>;
+  /**
    * Saves `image` under every name. Every name is attempted; a name that fails is reported in the
    * result with its error, the others are still saved. Rejects only when nothing could be attempted.
    */

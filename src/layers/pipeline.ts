@@ -146,30 +146,48 @@ export async function diffIdOf(source: LayerSource, opts: DiffIdOptions = {}): P
   }
 }
 
-/** Writes the uncompressed tar to `path` while hashing it (the volume cache's `<diffID>.tar`). */
-export async function writeLayerTar(
-  source: LayerSource,
-  path: string,
-  opts: TarWriteOptions & { signal?: AbortSignal } = {},
-): Promise<DiffIdResult & { readonly path: string }> {
-  const hash = createHash("sha256");
+/**
+ * Writes the uncompressed tar to `path` while hashing it (the volume cache's `<diffID>.tar`, the
+ * daemon's layers). As in {@link diffIdOf}, the tar is written straight into arena slots and hashed
+ * on a worker thread, so concurrent calls hash on different cores while this thread reads files;
+ * each block is written at its offset meanwhile, and its slot goes back once both are done.
+ */
+export async function writeLayerTar(source: LayerSource, path: string, opts: DiffIdOptions & { signal?: AbortSignal } = {}): Promise<DiffIdResult & { readonly path: string }> {
+  const workers = opts.workers ?? sharedBlockWorkers();
+  const hasher = workers.hasher();
+  const lender = new SlotLender(workers);
+  const pending: Promise<void>[] = [];
   let size = 0;
-  async function* hashed(): AsyncGenerator<Buffer, void, undefined> {
-    for await (const chunk of tarChunks(source.entries(), opts)) {
-      hash.update(chunk);
-      size += chunk.length;
-      yield chunk;
-    }
-  }
+  let file: FileHandle | undefined;
   try {
-    await pipeline(Readable.from(hashed(), { objectMode: false, highWaterMark: 1 }), createWriteStream(path), {
-      signal: opts.signal,
-    });
+    file = await open(path, "w");
+    const fh = file;
+    for await (const chunk of tarChunks(source.entries(), { ...opts, chunkSize: workers.blockSize, allocate: lender.allocate })) {
+      const slot = lender.slotOf(chunk);
+      const hashed = hasher.update(slot, chunk.length);
+      const written = writeAt(fh, chunk, size);
+      void Promise.allSettled([hashed, written]).then(() => workers.release(slot));
+      const both = Promise.all([hashed, written]).then(() => undefined);
+      both.catch(() => undefined); // awaited in order below
+      pending.push(both);
+      size += chunk.length;
+      while (pending.length >= HASH_AHEAD) await pending.shift();
+      opts.signal?.throwIfAborted();
+    }
+    await Promise.all(pending);
+    const { sha256: diffId } = await hasher.digest();
+    file = undefined;
+    await fh.close();
+    return { diffId, size, path };
   } catch (err) {
+    hasher.abort();
+    await Promise.allSettled(pending);
+    await file?.close().catch(() => undefined);
     await unlink(path).catch(() => undefined);
     throw err;
+  } finally {
+    lender.returnUnused();
   }
-  return { diffId: digestOf(hash), size, path };
 }
 
 /** A pass-through that hashes what flows by and forces the gzip header's OS byte to a fixed value. */

@@ -54,11 +54,14 @@ export { statTree, type TreeEntry } from "./check/file-tree.js";
 
 export { startPodmanService, type PodmanService, type PodmanServiceOptions } from "./daemon/podman-service.js";
 export { podmanEnv, writePodmanConfig, type PodmanPaths } from "./daemon/podman-config.js";
-export { copyIntoDaemon } from "./daemon/load-image.js";
+export { copyIntoDaemon, skopeoDaemonHost } from "./daemon/load-image.js";
+export { layerEntries, loadLayerBytes, startEngineProxy, type EngineFault, type EngineProxy, type EngineRequestRecord, type LoadRecord } from "./daemon/engine-proxy.js";
+export { TarScanner, type TarScanEntry } from "./daemon/tar-scan.js";
 
 export { useResource, type UseResourceOptions } from "./vitest/use-resource.js";
 export { useRegistry } from "./vitest/use-registry.js";
 export { useFaultProxy, type UseFaultProxyOptions } from "./vitest/use-fault-proxy.js";
 export { useTempDir } from "./vitest/use-temp-dir.js";
 export { usePodmanService } from "./vitest/use-podman.js";
+export { useEngineProxy } from "./vitest/use-engine-proxy.js";
 export { expectNoLeakedProcesses } from "./vitest/expect-no-leaks.js";

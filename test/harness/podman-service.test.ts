@@ -32,6 +32,17 @@ describe("podman API service", () => {
     await expect(access(unix.paths.dir)).rejects.toThrow();
   });
 
+  it("can store images with the overlay driver", async () => {
+    const service = await startPodmanService({ driver: "overlay" });
+    try {
+      const { stdout } = await service.podman(["info", "--format", "{{.Store.GraphDriverName}}"]);
+      expect(stdout.trim()).toBe("overlay");
+    } finally {
+      await service.stop();
+    }
+    await expect(access(service.paths.dir)).rejects.toThrow();
+  });
+
   it("is killed and its storage removed when its owner dies (lifeline closed)", async () => {
     const service = await startPodmanService();
     try {

@@ -141,6 +141,23 @@ describe("layer pipeline", () => {
     expect(histogram.max / 1e6).toBeLessThan(50);
   });
 
+  it("writes many-block tars concurrently, each file hashing to its diffID, the arena whole afterwards", async () => {
+    const sources = [1, 2, 3, 4].map((n): LayerSource => ({
+      async *entries(): AsyncGenerator<TarEntry, void, undefined> {
+        await Promise.resolve();
+        yield { name: `/big-${n}`, type: "file", mode: 0o644, uid: 0, gid: 0, content: Buffer.alloc((3 << 20) + n * 4099, n) };
+        yield { name: `/small-${n}`, type: "file", mode: 0o644, uid: 0, gid: 0, content: Buffer.from(`layer ${n}\n`) };
+      },
+    }));
+    const written = await Promise.all(sources.map((src, i) => writeLayerTar(src, join(out, `many-${i}.tar`))));
+    for (const [i, w] of written.entries()) {
+      const bytes = await readFile(join(out, `many-${i}.tar`));
+      expect(bytes.length).toBe(w.size);
+      expect(sha256(bytes)).toBe(w.diffId);
+      expect(w.diffId).toBe((await diffIdOf(sources[i] as LayerSource)).diffId);
+    }
+  });
+
   it("runs concurrent builds under a limiter without exceeding it, with the same results", async () => {
     const limiter = createLimiter(2);
     let active = 0;

@@ -1,6 +1,6 @@
-// Which kind of daemon answers, from `/version` and `/info`: it decides which layers a load may
-// leave out (see layer-plan.ts).
-import type { SystemInfo, VersionInfo } from "./engine-schemas.js";
+// Which kind of daemon answers, from `/_ping` and (Docker only) `/info`: it decides which layers a
+// load may leave out (see layer-index.ts).
+import type { PingInfo, SystemInfo } from "./engine-schemas.js";
 
 /**
  * - `podman`: podman's Docker-compatible service; reuses any stored layer by diffID, at any position.
@@ -10,10 +10,9 @@ import type { SystemInfo, VersionInfo } from "./engine-schemas.js";
  */
 export type DaemonKind = "podman" | "docker" | "docker-containerd";
 
-/** Whether `/version` describes podman (a "Podman Engine" component, or podman in the platform name). */
-export function isPodman(version: VersionInfo): boolean {
-  const names = [version.Platform?.Name ?? "", ...(version.Components ?? []).map((c) => c.Name)];
-  return names.some((name) => /podman/i.test(name));
+/** Whether `/_ping` came from podman (a `Libpod-API-Version` header, or `Server: Libpod/…`). */
+export function isPodman(ping: PingInfo): boolean {
+  return ping.libpodApiVersion !== undefined || /libpod|podman/i.test(ping.server ?? "");
 }
 
 /** Whether `/info` shows Docker's containerd image store (`DriverStatus` `["driver-type","io.containerd.snapshotter.v1"]`). */
@@ -21,8 +20,8 @@ export function usesContainerdStore(info: SystemInfo): boolean {
   return (info.DriverStatus ?? []).some(([key, value]) => key === "driver-type" && value === "io.containerd.snapshotter.v1");
 }
 
-/** The daemon kind from its version report and (for Docker) its system info. */
-export function daemonKind(version: VersionInfo, info: SystemInfo | undefined): DaemonKind {
-  if (isPodman(version)) return "podman";
+/** The daemon kind from its ping and (for Docker) its system info. */
+export function daemonKind(ping: PingInfo, info: SystemInfo | undefined): DaemonKind {
+  if (isPodman(ping)) return "podman";
   return info && usesContainerdStore(info) ? "docker-containerd" : "docker";
 }

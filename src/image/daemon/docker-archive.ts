@@ -6,7 +6,10 @@
 //   manifest.json                          [{"Config", "RepoTags", "Layers": [file per layer, base first]}]
 //
 // Produced as a stream straight into the request body; layer contents are hashed on the way so a
-// layer whose bytes do not match its diffID stops the load instead of being stored.
+// layer whose bytes do not match its diffID stops the load instead of being stored (except the
+// exporter's own tars, hashed as they were written). Daemons read the whole archive before they
+// look at manifest.json, so entries may come in any order: an ArchiveWriter can write layers as
+// they are built and the config and manifest once the image is complete.
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { BLOCK_SIZE, blockPadding } from "../../layers/tar-entry.js";
@@ -17,6 +20,8 @@ export interface LayerContent {
   /** Exact byte length of the uncompressed tar (written in the entry header). */
   readonly size: number;
   open(): Promise<Readable | AsyncIterable<Buffer>>;
+  /** The bytes were hashed to their diffID as they were written (the exporter's tars): not hashed again. */
+  readonly selfHashed?: boolean;
 }
 
 /** One layer of the archive: its content, or none for a placeholder. */
@@ -58,45 +63,71 @@ function* smallFile(name: string, bytes: Buffer): Generator<Buffer> {
 
 async function* layerFile(name: string, diffId: string, content: LayerContent, progress: ArchiveProgress): AsyncGenerator<Buffer> {
   yield fileHeader(name, content.size);
-  const hash = createHash("sha256");
+  const hash = content.selfHashed === true ? undefined : createHash("sha256");
   let written = 0;
   for await (const chunk of await content.open()) {
     const buf = chunk as Buffer;
     written += buf.length;
     if (written > content.size) throw new LayerContentError(`layer ${diffId} is larger than its ${content.size} bytes`);
-    hash.update(buf);
+    hash?.update(buf);
     progress.layerBytes(buf.length);
     yield buf;
   }
   if (written !== content.size) throw new LayerContentError(`layer ${diffId} ended after ${written} of ${content.size} bytes`);
-  const found = `sha256:${hash.digest("hex")}`;
-  if (found !== diffId) throw new LayerContentError(`layer content does not match its diffID: expected ${diffId}, found ${found}`);
+  if (hash) {
+    const found = `sha256:${hash.digest("hex")}`;
+    if (found !== diffId) throw new LayerContentError(`layer content does not match its diffID: expected ${diffId}, found ${found}`);
+  }
   const pad = blockPadding(content.size);
   if (pad > 0) yield Buffer.alloc(pad);
 }
 
-/** The archive's `manifest.json` entry names, base layer first (placeholders as `blank_<i>`). */
-export function archiveLayerNames(layers: readonly ArchiveLayer[]): string[] {
-  return layers.map((layer, i) => (layer.content ? `${layer.diffId.slice("sha256:".length)}.tar` : `blank_${i}`));
+/** The archive file of a layer's content. */
+function layerFileName(diffId: string): string {
+  return `${diffId.slice("sha256:".length)}.tar`;
 }
 
-/** Streams the archive; `progress` hears of the layer bytes as they are produced. */
-export async function* dockerArchive(spec: ArchiveSpec, progress: ArchiveProgress): AsyncGenerator<Buffer> {
-  const configName = `${createHash("sha256").update(spec.config).digest("hex")}.json`;
-  yield* smallFile(configName, spec.config);
-  const names = archiveLayerNames(spec.layers);
-  const written = new Set<string>();
-  for (const [i, layer] of spec.layers.entries()) {
-    const name = names[i] ?? "";
-    if (!layer.content) {
-      yield fileHeader(name, 0);
-      continue;
-    }
-    if (written.has(name)) continue; // the same layer twice: one file, listed twice
-    written.add(name);
-    yield* layerFile(name, layer.diffId, layer.content, progress);
+/**
+ * Writes one archive in parts: {@link layer} for layers whose content is at hand early (each diffID
+ * once), then {@link finish} with the whole image, which writes the config, the layers not written
+ * yet, a zero-byte placeholder per layer left out, and manifest.json.
+ */
+export class ArchiveWriter {
+  /** Layer files written so far (by name). */
+  private readonly written = new Set<string>();
+
+  constructor(private readonly progress: ArchiveProgress) {}
+
+  /** The entry of one layer's content; nothing when that layer was written already. */
+  async *layer(diffId: string, content: LayerContent): AsyncGenerator<Buffer> {
+    const name = layerFileName(diffId);
+    if (this.written.has(name)) return;
+    this.written.add(name);
+    yield* layerFile(name, diffId, content, this.progress);
   }
-  const manifest = [{ Config: configName, RepoTags: [...spec.repoTags], Layers: names }];
-  yield* smallFile("manifest.json", Buffer.from(JSON.stringify(manifest)));
-  yield Buffer.alloc(2 * BLOCK_SIZE);
+
+  /** The `manifest.json` layer names, base first: a layer file when written or to be written, else `blank_<i>`. */
+  layerNames(layers: readonly ArchiveLayer[]): string[] {
+    return layers.map((layer, i) => (layer.content || this.written.has(layerFileName(layer.diffId)) ? layerFileName(layer.diffId) : `blank_${i}`));
+  }
+
+  /** The rest of the archive, through the end-of-archive blocks. */
+  async *finish(spec: ArchiveSpec): AsyncGenerator<Buffer> {
+    const configName = `${createHash("sha256").update(spec.config).digest("hex")}.json`;
+    yield* smallFile(configName, spec.config);
+    const names = this.layerNames(spec.layers);
+    for (const [i, layer] of spec.layers.entries()) {
+      const name = names[i] ?? "";
+      if (layer.content) yield* this.layer(layer.diffId, layer.content); // the same layer twice: one file, listed twice
+      else if (!this.written.has(name)) yield fileHeader(name, 0);
+    }
+    const manifest = [{ Config: configName, RepoTags: [...spec.repoTags], Layers: names }];
+    yield* smallFile("manifest.json", Buffer.from(JSON.stringify(manifest)));
+    yield Buffer.alloc(2 * BLOCK_SIZE);
+  }
+}
+
+/** Streams a whole archive at once; `progress` hears of the layer bytes as they are produced. */
+export function dockerArchive(spec: ArchiveSpec, progress: ArchiveProgress): AsyncGenerator<Buffer> {
+  return new ArchiveWriter(progress).finish(spec);
 }

@@ -8,7 +8,7 @@ import { isApiVersion, negotiateApiVersion } from "./api-version.js";
 import { daemonKind, type DaemonKind } from "./daemon-kind.js";
 import { parseDockerHost, DockerHostError, type DaemonEndpoint } from "./docker-host.js";
 import { DaemonError, isDaemonError } from "./engine-errors.js";
-import { ErrorBodySchema, InfoSchema, VersionSchema, type VersionInfo } from "./engine-schemas.js";
+import { ErrorBodySchema, InfoSchema, type PingInfo } from "./engine-schemas.js";
 import { SocketReserve } from "./socket-reserve.js";
 
 /** Options of {@link EngineClient.connect}. */
@@ -63,16 +63,18 @@ export class EngineClient {
     private readonly reserve: SocketReserve | undefined,
     /** The Engine API version used in request paths. */
     readonly apiVersion: string,
-    /** The daemon's `/version` answer. */
-    readonly version: VersionInfo,
+    /** The daemon's `/_ping` answer. */
+    readonly ping: PingInfo,
     /** What kind of daemon answers (decides which layers a load may leave out). */
     readonly kind: DaemonKind,
   ) {}
 
   /**
    * Connects to the daemon at DOCKER_HOST (default `unix:///var/run/docker.sock`) and negotiates
-   * the API version (`GET /version`; DOCKER_API_VERSION pins it). Rejects with a DockerHostError for
-   * a bad DOCKER_HOST and a DaemonError when nothing answers.
+   * the API version from `GET /_ping`'s `API-Version` header, as Docker's clients do
+   * (DOCKER_API_VERSION pins it; podman 4.3 takes half a second to answer `/version`, which gathers
+   * runtime details, and milliseconds to answer `/_ping`). Rejects with a DockerHostError for a bad
+   * DOCKER_HOST and a DaemonError when nothing answers.
    */
   static async connect(options: EngineClientOptions = {}): Promise<EngineClient> {
     const env = options.env ?? process.env;
@@ -101,11 +103,11 @@ export class EngineClient {
       });
     }
     try {
-      const version = await EngineClient.fetchVersion(pool, endpoint);
-      const apiVersion = pinned !== "" ? pinned : negotiateApiVersion(version.ApiVersion);
-      const probe = new EngineClient(endpoint, pool, reserve, apiVersion, version, "docker");
-      const info = daemonKind(version, undefined) === "podman" ? undefined : await probe.getJson("/info", InfoSchema, "reading daemon info");
-      return new EngineClient(endpoint, pool, reserve, apiVersion, version, daemonKind(version, info));
+      const ping = await EngineClient.fetchPing(pool, endpoint);
+      const apiVersion = pinned !== "" ? pinned : negotiateApiVersion(ping.apiVersion);
+      const probe = new EngineClient(endpoint, pool, reserve, apiVersion, ping, "docker");
+      const info = daemonKind(ping, undefined) === "podman" ? undefined : await probe.getJson("/info", InfoSchema, "reading daemon info");
+      return new EngineClient(endpoint, pool, reserve, apiVersion, ping, daemonKind(ping, info));
     } catch (err) {
       reserve?.close();
       await pool.destroy().catch(() => undefined);
@@ -113,16 +115,26 @@ export class EngineClient {
     }
   }
 
-  private static async fetchVersion(pool: Pool, endpoint: DaemonEndpoint): Promise<VersionInfo> {
+  private static async fetchPing(pool: Pool, endpoint: DaemonEndpoint): Promise<PingInfo> {
+    const what = "pinging the daemon";
     let res: Dispatcher.ResponseData;
     try {
-      res = await pool.request({ method: "GET", path: "/version", headersTimeout: 30_000, bodyTimeout: 30_000 });
+      res = await pool.request({ method: "GET", path: "/_ping", headersTimeout: 30_000, bodyTimeout: 30_000 });
     } catch (err) {
-      throw transportError(err, "reading the daemon version", endpoint);
+      throw transportError(err, what, endpoint);
     }
     const text = await readText(res.body);
-    if (res.statusCode !== 200) throw new DaemonError("refused", `reading the daemon version from ${endpoint.display}: HTTP ${res.statusCode} ${errorText(text)}`, res.statusCode);
-    return parseBody(VersionSchema, text, `the daemon version from ${endpoint.display}`);
+    const header = (name: string): string | undefined => {
+      const value = res.headers[name];
+      return (Array.isArray(value) ? value[0] : value) || undefined;
+    };
+    const ping: PingInfo = { apiVersion: header("api-version"), server: header("server"), libpodApiVersion: header("libpod-api-version") };
+    if (res.statusCode !== 200) throw new DaemonError("refused", `${what} at ${endpoint.display}: HTTP ${res.statusCode} ${errorText(text)}`, res.statusCode);
+    // Docker and podman answer "OK" with an API-Version header; anything else is not a Docker daemon
+    if (ping.apiVersion === undefined && text.trim() !== "OK") {
+      throw new DaemonError("invalid-response", `${what} at ${endpoint.display}: the answer is not a Docker daemon's (no API-Version header, body ${JSON.stringify(text.slice(0, 40))})`);
+    }
+    return ping;
   }
 
   /** Pre-opened connections not used yet (unix sockets). */

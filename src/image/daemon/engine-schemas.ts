@@ -5,20 +5,15 @@ import { z } from "zod";
 
 const nullableString = z.string().nullish();
 
-/** `GET /version`. */
-export const VersionSchema = z
-  .object({
-    ApiVersion: z.string().optional(),
-    MinAPIVersion: z.string().optional(),
-    Version: z.string().optional(),
-    Os: z.string().optional(),
-    Arch: z.string().optional(),
-    Platform: z.object({ Name: z.string().optional() }).loose().nullish(),
-    Components: z.array(z.object({ Name: z.string() }).loose()).nullish(),
-  })
-  .loose();
-/** The daemon's version report. */
-export type VersionInfo = z.infer<typeof VersionSchema>;
+/** What `GET /_ping` says in its headers (Docker's clients negotiate the API version with it). */
+export interface PingInfo {
+  /** `API-Version`: the highest Engine API version the daemon speaks. */
+  readonly apiVersion?: string;
+  /** `Server`, e.g. `Docker/27.3.1 (linux)` or `Libpod/4.3.1 (linux)`. */
+  readonly server?: string;
+  /** `Libpod-API-Version`: podman's own API version (podman only). */
+  readonly libpodApiVersion?: string;
+}
 
 /** `GET /info` (only the storage driver status matters here). */
 export const InfoSchema = z

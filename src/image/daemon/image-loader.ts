@@ -2,7 +2,6 @@
 // once the image is stored, with an error status or an error line in its JSON stream when it
 // refuses the archive (podman: HTTP 500 `Digest did not match` for a placeholder it cannot fill).
 import { Readable } from "node:stream";
-import { dockerArchive, type ArchiveProgress, type ArchiveSpec } from "./docker-archive.js";
 import type { EngineClient } from "./engine-client.js";
 import { DaemonError } from "./engine-errors.js";
 import { JsonMessageSchema } from "./engine-schemas.js";
@@ -29,17 +28,30 @@ export function streamError(text: string): string | undefined {
 }
 
 /**
- * Streams the archive into the daemon. Resolves with the daemon's verdict; rejects when the
- * daemon could not be reached or the archive could not be produced (a layer unreadable).
+ * Streams an archive (the pieces of a docker-archive.ts writer) into the daemon. Resolves with the
+ * daemon's verdict; rejects when the daemon could not be reached or the archive could not be
+ * produced (a layer unreadable).
  */
-export async function loadArchive(engine: EngineClient, spec: ArchiveSpec, progress: ArchiveProgress, what: string): Promise<LoadOutcome> {
+export async function loadArchive(engine: EngineClient, archive: AsyncIterable<Buffer>, what: string): Promise<LoadOutcome> {
   let archiveError: Error | undefined;
-  const archive = async function* (): AsyncGenerator<Buffer> {
+  // only a failure while producing a piece is ours; an error thrown in at `yield` is the request
+  // body being destroyed because the connection broke, which the request's rejection reports
+  const body = async function* (): AsyncGenerator<Buffer> {
+    const pieces = archive[Symbol.asyncIterator]();
     try {
-      yield* dockerArchive(spec, progress);
-    } catch (err) {
-      archiveError = err instanceof Error ? err : new Error(String(err));
-      throw err;
+      for (;;) {
+        let next: IteratorResult<Buffer>;
+        try {
+          next = await pieces.next();
+        } catch (err) {
+          archiveError = err instanceof Error ? err : new Error(String(err));
+          throw err;
+        }
+        if (next.done === true) return;
+        yield next.value;
+      }
+    } finally {
+      await pieces.return?.(undefined)?.catch(() => undefined);
     }
   };
   let res: Awaited<ReturnType<EngineClient["request"]>>;
@@ -48,7 +60,7 @@ export async function loadArchive(engine: EngineClient, spec: ArchiveSpec, progr
       method: "POST",
       path: "/images/load",
       query: { quiet: "1" },
-      body: Readable.from(archive(), { objectMode: false }),
+      body: Readable.from(body(), { objectMode: false }),
       headers: { "content-type": "application/x-tar" },
       headersTimeout: 0,
       bodyTimeout: 0,

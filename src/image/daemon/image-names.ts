@@ -19,9 +19,13 @@ function registryOf(ref: Reference): string {
   return ref.registry === "index.docker.io" ? "docker.io" : ref.registry;
 }
 
-/** The name to use in API paths: IDs as given, references fully qualified (`docker.io/library/app:latest`). */
+/**
+ * The name to use in API paths: IDs as `sha256:<hex>`, references fully qualified
+ * (`docker.io/library/app:latest`). A bare 64-hex ID of an absent image makes podman answer 500
+ * ("cannot specify 64-byte hexadecimal strings") instead of 404, so IDs always carry the prefix.
+ */
 export function daemonName(name: string): string {
-  if (isImageId(name)) return name;
+  if (isImageId(name)) return name.startsWith("sha256:") ? name : `sha256:${name}`;
   const ref = Reference.tryParse(name);
   if (!ref) throw new DaemonNameError(`invalid image name '${name}'`);
   const repo = `${registryOf(ref)}/${ref.repository}`;

@@ -1,6 +1,7 @@
-// Where the uncompressed tar of a layer to be loaded comes from, cheapest first: a file already
-// at hand (the exporter's tar, a staged launch-cache file, a layer fetched earlier), the committed
-// launch cache, a compressed local blob gunzipped on the fly; undefined when only the daemon has it.
+// Where the uncompressed tar of a layer to be loaded comes from, cheapest first: the layer's own
+// plain tar (the exporter's), a file already at hand (a staged launch-cache file, a layer fetched
+// earlier), the committed launch cache, a compressed local blob gunzipped on the fly; undefined
+// when only the daemon has it.
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
@@ -36,13 +37,27 @@ export interface LocalSources {
   readonly launchCache?: VolumeCache;
 }
 
+/**
+ * A plain-tar layer's own bytes as content; the exporter's tars (`selfHashed`, hashed to their diffID
+ * as they were written) are not hashed again while sent.
+ */
+export function plainContent(layer: Layer): LayerContent {
+  const selfHashed = (layer as { readonly selfHashed?: unknown }).selfHashed === true;
+  return { size: layer.size, open: () => layer.open(), ...(selfHashed ? { selfHashed } : {}) };
+}
+
+/** Whether a layer is a plain tar this process holds (not one only the daemon has). */
+export function isLocalPlainTar(layer: Layer): boolean {
+  return !(layer instanceof DaemonLayer) && layerCompression(layer.mediaType) === "none";
+}
+
 /** The content of `layer` without asking the daemon, or undefined when only the daemon has it. */
 export async function localContent(layer: Layer, sources: LocalSources): Promise<LayerContent | undefined> {
+  if (isLocalPlainTar(layer)) return plainContent(layer);
   const file = sources.files.get(layer.diffId);
   if (file !== undefined) return fileContent(file);
   const daemonLayer = layer instanceof DaemonLayer;
   const compression = layerCompression(layer.mediaType);
-  if (!daemonLayer && compression === "none") return { size: layer.size, open: () => layer.open() };
   if (sources.launchCache && (await sources.launchCache.hasLayer(layer.diffId))) {
     return fileContent(await sources.launchCache.retrieveLayerFile(layer.diffId));
   }

@@ -142,6 +142,7 @@ export async function exportApp(opts: ExportOptions): Promise<void> {
       labelRunImageNames: features.labelsRunImageNames,
       previousMetadata: opts.previousMetadata,
       previous: opts.images.previous,
+      ...(store.cachedLayer ? { cachedLayer: (diffId: string) => store.cachedLayer?.(diffId) ?? Promise.resolve(undefined) } : {}),
       owner: opts.owner,
       created: opts.created,
       execEnv: opts.execEnv,

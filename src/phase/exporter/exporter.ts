@@ -50,6 +50,8 @@ export interface ExporterOptions {
   /** The previous image's metadata (analyzed.toml) and the image itself, for layer reuse. */
   readonly previousMetadata: LifecycleMetadata;
   readonly previous: StoredImage | undefined;
+  /** Where a layer the previous image no longer provides may still be found (the daemon's launch cache). */
+  readonly cachedLayer?: (diffId: string) => Promise<Layer | undefined>;
   readonly owner: Owner;
   readonly created: string;
   readonly execEnv: string;
@@ -73,11 +75,31 @@ interface PlannedLayer {
 
 const LIFECYCLE_ID = "buildpacksio/lifecycle";
 
-/** Layers of the previous image by diffID (only those the label lists may be reused). */
+/**
+ * Layers of the previous image by diffID (only those the label lists may be reused); a layer the
+ * label lists that the previous image no longer provides (a daemon that lost the image) is taken
+ * from `cachedLayer` when it has it.
+ */
 async function previousLayers(opts: ExporterOptions): Promise<Map<string, Layer>> {
-  if (!opts.previous) return new Map();
-  const layers = await opts.previous.layers();
-  return new Map(layers.map((l) => [l.diffId, l]));
+  const layers = opts.previous ? await opts.previous.layers() : [];
+  const all = new Map(layers.map((l) => [l.diffId, l]));
+  if (opts.cachedLayer) {
+    const md = opts.previousMetadata;
+    const listed = [
+      ...md.buildpacks.flatMap((bp) => Object.values(bp.layers).map((l) => l.sha)),
+      ...(Array.isArray(md.app) ? md.app.map((a) => a.sha) : []),
+      md.sbom?.sha,
+      md.launcher.sha,
+      md.config.sha,
+      md.processTypes.sha,
+    ];
+    for (const sha of listed) {
+      if (!sha || all.has(sha)) continue;
+      const cached = await opts.cachedLayer(sha);
+      if (cached) all.set(sha, cached);
+    }
+  }
+  return all;
 }
 
 function reuseOnly(all: ReadonlyMap<string, Layer>, shas: readonly (string | undefined)[]): Map<string, Layer> {

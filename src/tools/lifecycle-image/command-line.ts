@@ -5,12 +5,13 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { buildLifecycleImage, type PackageSource } from "./build-image.js";
-import { parsePushReferences, registrySink, type ImageSink } from "./image-sinks.js";
+import { daemonSink, parseLoadNames, parsePushReferences, registrySink, type ImageSink } from "./image-sinks.js";
 
 /** The usage text. */
-export const USAGE = `usage: npm run image -- --launcher <file> [--push <ref>]... [--release <tgz>] [--debs <dir>] [--out <dir>]
+export const USAGE = `usage: npm run image -- --launcher <file> [--push <ref>]... [--load <name>]... [--release <tgz>] [--debs <dir>] [--out <dir>]
   --launcher <file>  the launcher for /cnb/lifecycle/launcher (required; see README "The lifecycle image")
   --push <ref>       also push the image to this reference (repeatable)
+  --load <name>      also load the image into the Docker daemon at DOCKER_HOST under this name (repeatable)
   --release <tgz>    the release tarball (default dist/release/lifecycle-v<version>+linux.x86-64.tgz)
   --debs <dir>       take the Debian packages from this directory of .debs instead of apt (offline)
   --out <dir>        the OCI layout to write (default dist/image)`;
@@ -19,6 +20,8 @@ export const USAGE = `usage: npm run image -- --launcher <file> [--push <ref>]..
 export interface ImageCommand {
   readonly launcher: string;
   readonly push: readonly string[];
+  /** Names to load the image under in the Docker daemon (DOCKER_HOST). */
+  readonly load: readonly string[];
   readonly release: string;
   readonly packages: PackageSource;
   readonly out: string;
@@ -38,6 +41,7 @@ export function parseImageCommand(argv: readonly string[], root: string, cwd: st
       options: {
         launcher: { type: "string" },
         push: { type: "string", multiple: true },
+        load: { type: "string", multiple: true },
         release: { type: "string" },
         debs: { type: "string" },
         out: { type: "string" },
@@ -58,6 +62,7 @@ export function parseImageCommand(argv: readonly string[], root: string, cwd: st
   return {
     launcher: resolve(cwd, values.launcher),
     push: values.push ?? [],
+    load: values.load ?? [],
     release: values.release ? resolve(cwd, values.release) : join(root, "dist", "release", `lifecycle-v${version}+linux.x86-64.tgz`),
     packages: values.debs ? { kind: "directory", dir: resolve(cwd, values.debs) } : { kind: "apt", cacheDir: join(cacheDir, "debs") },
     out: values.out ? resolve(cwd, values.out) : join(root, "dist", "image"),
@@ -76,7 +81,8 @@ export async function runImageCommand(argv: readonly string[]): Promise<number> 
   try {
     command = parseImageCommand(argv, root, process.env.INIT_CWD ?? root, process.env);
     const refs = parsePushReferences(command.push);
-    sinks = refs.length > 0 ? [registrySink(refs, process.env)] : [];
+    const loads = parseLoadNames(command.load);
+    sinks = [...(refs.length > 0 ? [registrySink(refs, process.env)] : []), ...(loads.length > 0 ? [daemonSink(loads, process.env)] : [])];
   } catch (err) {
     console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
     if (err instanceof UsageError) console.error(USAGE);

@@ -1,6 +1,8 @@
-// Where the built image goes besides the OCI layout. Sinks run after the layout is complete and
-// before it replaces the old one, so a failing sink leaves no layout behind. A registry push is the
-// one sink today; loading into a Docker-compatible daemon (`--load`) is meant to be another.
+// Where the built image goes besides the OCI layout: registries (`--push`) and a Docker-compatible
+// daemon (`--load`). Sinks run after the layout is complete and before it replaces the old one, so
+// a failing sink leaves no layout behind.
+import { DaemonStore, EngineClient } from "../../image/daemon/index.js";
+import { tagTarget } from "../../image/daemon/image-names.js";
 import { pushImage } from "../../image/registry-writer.js";
 import type { Image } from "../../image/types.js";
 import { RegistryClient } from "../../registry/client.js";
@@ -49,6 +51,44 @@ export function registrySink(references: readonly Reference[], env: NodeJS.Proce
         throw new ImageSinkError(`cannot push to ${names}: ${err instanceof Error ? err.message : String(err)}`);
       } finally {
         await client.close();
+      }
+    },
+  };
+}
+
+/** Checks `--load` names up front: references the daemon can tag (a name and tag, not a digest). */
+export function parseLoadNames(values: readonly string[]): string[] {
+  return values.map((value) => {
+    try {
+      tagTarget(value);
+      return value;
+    } catch (err) {
+      throw new ImageSinkError(`invalid --load name ${JSON.stringify(value)}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  });
+}
+
+/**
+ * Loads into the Docker daemon at DOCKER_HOST in `env` (default `unix:///var/run/docker.sock`) with
+ * this project's daemon client, under the first name, tagged with the others.
+ */
+export function daemonSink(names: readonly string[], env: NodeJS.ProcessEnv): ImageSink {
+  return {
+    description: names.join(", "),
+    async write(image) {
+      let engine: EngineClient | undefined;
+      let where = env.DOCKER_HOST || "unix:///var/run/docker.sock";
+      try {
+        engine = await EngineClient.connect({ env });
+        where = engine.endpoint.display;
+        const saved = await new DaemonStore(engine).save(image, names);
+        const failed = saved.names.find((n) => n.error !== undefined);
+        if (failed?.error) throw failed.error;
+        return names.map((n) => `loaded ${n} into the Docker daemon at ${where} (image ${saved.displayId})`);
+      } catch (err) {
+        throw new ImageSinkError(`cannot load into the Docker daemon at ${where}: ${err instanceof Error ? err.message : String(err)}`);
+      } finally {
+        await engine?.close();
       }
     },
   };

@@ -1,5 +1,5 @@
 // Configuration files that give a podman service (and the podman CLI beside it) private storage
-// under one directory, with the runtime settings that work on these machines (test-environment.md
+// under one directory (vfs, or overlay where the kernel allows it), with the runtime settings that work on these machines (test-environment.md
 // §6/§6b: rootful, runc, nofile/nproc 1024, cgroupfs, file events, no network namespace).
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -15,8 +15,8 @@ export interface PodmanPaths {
   readonly copyTmp: string;
 }
 
-/** Writes storage.conf and containers.conf for a private vfs store under `dir`. */
-export async function writePodmanConfig(dir: string): Promise<PodmanPaths> {
+/** Writes storage.conf and containers.conf for a private store under `dir` (vfs unless `driver` says overlay). */
+export async function writePodmanConfig(dir: string, driver: "vfs" | "overlay" = "vfs"): Promise<PodmanPaths> {
   const paths: PodmanPaths = {
     dir,
     storageConf: join(dir, "storage.conf"),
@@ -30,7 +30,7 @@ export async function writePodmanConfig(dir: string): Promise<PodmanPaths> {
   for (const d of [paths.graphroot, paths.runroot, paths.copyTmp, engineTmp, networks]) await mkdir(d, { recursive: true });
   await writeFile(
     paths.storageConf,
-    `[storage]\ndriver = "vfs"\ngraphroot = "${paths.graphroot}"\nrunroot = "${paths.runroot}"\n`,
+    `[storage]\ndriver = "${driver}"\ngraphroot = "${paths.graphroot}"\nrunroot = "${paths.runroot}"\n`,
   );
   await writeFile(
     paths.containersConf,

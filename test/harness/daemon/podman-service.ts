@@ -18,6 +18,8 @@ export interface PodmanServiceOptions {
   listen?: "unix" | "tcp";
   /** Use this existing setup (storage, config) instead of a new one; it is not removed at stop. */
   paths?: PodmanPaths;
+  /** Storage driver of a new setup: `vfs` (default; copies every layer in full) or `overlay` (as Docker's overlay2). */
+  driver?: "vfs" | "overlay";
 }
 
 /** A running podman API service. */
@@ -107,7 +109,7 @@ export async function startPodmanService(options: PodmanServiceOptions = {}): Pr
         for (const mount of mountsUnder(temp.path)) await runTool("umount", ["-l", mount]).catch(() => undefined);
       });
       ownDir = temp.path;
-      paths = await writePodmanConfig(temp.path);
+      paths = await writePodmanConfig(temp.path, options.driver);
     }
     const env = podmanEnv(paths);
     const listen = options.listen ?? "unix";

@@ -131,6 +131,18 @@ describe("images read from the daemon", () => {
     expect(await store.probeWrite("localhost/test/absent:1")).toEqual({ readable: true });
   });
 
+  it("says an image ID the daemon does not have (as analyzed.toml records it, without sha256:) does not exist", async () => {
+    const store = new DaemonStore(engine);
+    // podman answers a bare 64-hex name it cannot find with 500, not 404
+    for (const id of ["0".repeat(64), `sha256:${"0".repeat(64)}`]) {
+      const absent = store.open(id);
+      expect(await absent.exists()).toBe(false);
+      const err = await store.openBase(id, new MemoryLogger()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DaemonError);
+      expect((err as DaemonError).code).toBe("not-found");
+    }
+  });
+
   it("reads one layer out of a partial save, stopping once it was found", async () => {
     const store = new DaemonStore(engine, { tempDir: temp() });
     const layers = await store.open(RUN).layers();

@@ -275,4 +275,42 @@ describe("saving images into the daemon", () => {
     expect(await tagged("localhost/test/refused:1")).toBe(false);
     expect(await tagged("localhost/test/refused:2")).toBe(false);
   });
+
+  it("starts the load with the layers layerReady announces and completes it at save: one load, each layer's bytes once", async () => {
+    const store = new DaemonStore(engine, { tempDir: temp() });
+    const base = await store.openBase(RUN, logger);
+    const { image, sizes } = await appOn(base, join(temp(), "early"));
+    const [, , one, big] = image.layerList;
+    if (!one || !big) throw new Error("expected two app layers");
+    store.layerReady("localhost/test/early:1", big);
+    store.layerReady("localhost/test/early:1", big); // announced twice, sent once
+    // the request is under way before save: the first layer's bytes go out meanwhile
+    for (let waited = 0; store.stats.layerBytesSent < big.size && waited < 20_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(store.stats.loads).toBe(1);
+    expect(store.stats.layerBytesSent).toBe(big.size);
+
+    await store.save(image, ["localhost/test/early:1"]);
+
+    expect(store.stats).toMatchObject({ loads: 1, refusedLoads: 0, layerBytesSent: sizes, placeholdersSent: 2, imageSaves: 0 });
+    expect(await runIn("localhost/test/early:1", "cat /etc/motd /app/one.txt; wc -c < /app/big.bin")).toBe("run image one\napp layer one\n1048576\n");
+  });
+
+  it("an early load whose save fails, or that save does not use, ends with nothing stored", async () => {
+    const store = new DaemonStore(engine, { tempDir: temp() });
+    const base = await store.openBase(RUN, logger);
+    const { image } = await appOn(base, join(temp(), "early-failed"));
+    const big = image.layerList.at(-1);
+    if (!big) throw new Error("no layers");
+    store.layerReady("localhost/test/early-failed:1", big);
+    const broken = { manifest: () => image.manifest(), layers: () => image.layers(), config: () => Promise.reject(new Error("the config could not be made")) };
+    await expect(store.save(broken, ["localhost/test/early-failed:1"])).rejects.toThrow("the config could not be made");
+    expect(await tagged("localhost/test/early-failed:1")).toBe(false);
+
+    // announced for one name, saved under another: the first load is abandoned, the second made whole
+    store.layerReady("localhost/test/early-other:1", big);
+    await store.save(image, ["localhost/test/early-saved:1"]);
+    expect(await tagged("localhost/test/early-other:1")).toBe(false);
+    expect(await tagged("localhost/test/early-saved:1")).toBe(true);
+    expect(store.stats).toMatchObject({ loads: 3, refusedLoads: 0 });
+  });
 });

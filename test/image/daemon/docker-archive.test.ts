@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import tar from "tar-stream";
 import { describe, expect, it } from "vitest";
-import { dockerArchive, LayerContentError, type ArchiveSpec, type LayerContent } from "../../../src/image/daemon/docker-archive.js";
+import { ArchiveWriter, dockerArchive, LayerContentError, type ArchiveSpec, type LayerContent } from "../../../src/image/daemon/docker-archive.js";
 
 function content(bytes: Buffer, size = bytes.length): LayerContent {
   return { size, open: () => Promise.resolve(Readable.from([bytes])) };
@@ -57,5 +57,38 @@ describe("the docker-archive a daemon loads", () => {
     await expect(drain(spec(content(layerA, 2048)))).rejects.toThrow(new LayerContentError(`layer ${sha(layerA)} ended after 1536 of 2048 bytes`));
     await expect(drain(spec(content(layerA, 1024)))).rejects.toThrow(`layer ${sha(layerA)} is larger than its 1024 bytes`);
     await expect(drain(spec(content(layerA), sha(layerB)))).rejects.toThrow(`layer content does not match its diffID: expected ${sha(layerB)}, found ${sha(layerA)}`);
+  });
+
+  it("written in parts: layers given early come first, once, and the manifest still lists every layer in order", async () => {
+    const writer = new ArchiveWriter({ layerBytes: () => undefined });
+    const parts = [
+      writer.layer(sha(layerB), content(layerB)),
+      writer.layer(sha(layerB), content(layerB)),
+      writer.finish({ config, repoTags: ["docker.io/library/app:latest"], layers: [{ diffId: sha("held") }, { diffId: sha(layerA), content: content(layerA) }, { diffId: sha(layerB) }] }),
+    ];
+    const all = async function* (): AsyncGenerator<Buffer> {
+      for (const part of parts) yield* part;
+    };
+    const got: { name: string; size: number }[] = [];
+    for await (const entry of Readable.from(all()).pipe(tar.extract())) {
+      let size = 0;
+      for await (const c of entry) size += (c as Buffer).length;
+      got.push({ name: entry.header.name, size });
+    }
+    const aName = `${sha(layerA).slice(7)}.tar`;
+    const bName = `${sha(layerB).slice(7)}.tar`;
+    expect(got.map((e) => e.name)).toEqual([bName, `${sha(config).slice(7)}.json`, "blank_0", aName, "manifest.json"]);
+    expect(writer.layerNames([{ diffId: sha("held") }, { diffId: sha(layerA), content: content(layerA) }, { diffId: sha(layerB) }])).toEqual(["blank_0", aName, bName]);
+  });
+
+  it("does not hash the exporter's own tars again, but still checks their size", async () => {
+    const own = (c: LayerContent): LayerContent => ({ ...c, selfHashed: true });
+    const drain = async (c: LayerContent): Promise<number> => {
+      let n = 0;
+      for await (const piece of dockerArchive({ config, repoTags: [], layers: [{ diffId: sha(layerA), content: c }] }, { layerBytes: () => undefined })) n += piece.length;
+      return n;
+    };
+    expect(await drain(own(content(layerA)))).toBeGreaterThan(layerA.length);
+    await expect(drain(own(content(layerA, 2048)))).rejects.toThrow(`layer ${sha(layerA)} ended after 1536 of 2048 bytes`);
   });
 });

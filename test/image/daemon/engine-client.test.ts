@@ -5,8 +5,11 @@ import { CLIENT_MAX_API_VERSION, compareApiVersions, negotiateApiVersion } from 
 import { DockerHostError, parseDockerHost } from "../../../src/image/daemon/docker-host.js";
 import { EngineClient } from "../../../src/image/daemon/engine-client.js";
 import { DaemonError } from "../../../src/image/daemon/engine-errors.js";
-import { VersionSchema } from "../../../src/image/daemon/engine-schemas.js";
-import { expectNoLeakedProcesses, usePodmanService, useTempDir } from "../../harness/index.js";
+import { z } from "zod";
+import { expectNoLeakedProcesses, useEngineProxy, usePodmanService, useTempDir } from "../../harness/index.js";
+
+/** The part of `GET /version` these tests read. */
+const VersionSchema = z.object({ ApiVersion: z.string() }).loose();
 
 describe("DOCKER_HOST", () => {
   it("defaults to the Docker socket and parses unix and tcp hosts", () => {
@@ -43,17 +46,30 @@ describe("Engine API client against podman's service", () => {
   expectNoLeakedProcesses();
   const unix = usePodmanService();
   const tcp = usePodmanService({ listen: "tcp" });
+  const proxy = useEngineProxy(unix);
   const temp = useTempDir("engine-client");
 
-  it("negotiates API 1.41 with podman 4.3 over a unix socket and knows it is podman", async () => {
+  it("negotiates API 1.41 with podman 4.3 over a unix socket from its ping, and knows it is podman", async () => {
     const client = await EngineClient.connect({ env: { DOCKER_HOST: unix().dockerHost } });
     try {
       expect(client.apiVersion).toBe("1.41");
+      expect(client.ping).toMatchObject({ apiVersion: "1.41", server: expect.stringMatching(/^Libpod\//) as unknown });
       expect(client.kind).toBe("podman");
       expect(client.endpoint).toMatchObject({ kind: "unix", socketPath: unix().socketPath });
       // requests go to versioned paths and are parsed at the boundary
       const version = await client.getJson("/version", VersionSchema, "reading the version");
       expect(version.ApiVersion).toBe("1.41");
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("connects with one ping, as Docker's clients negotiate (podman takes half a second to answer /version)", async () => {
+    proxy().reset();
+    const client = await EngineClient.connect({ env: { DOCKER_HOST: proxy().dockerHost } });
+    try {
+      expect(client.kind).toBe("podman");
+      expect(proxy().requests().map((r) => `${r.method} ${r.path}`)).toEqual(["GET /_ping"]);
     } finally {
       await client.close();
     }
@@ -113,7 +129,7 @@ describe("Engine API client against podman's service", () => {
     await new Promise((resolve) => server.close(resolve));
     const err = await EngineClient.connect({ env: { DOCKER_HOST: `tcp://127.0.0.1:${port}` } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DaemonError);
-    expect((err as Error).message).toBe(`reading the daemon version: cannot connect to the Docker daemon at tcp://127.0.0.1:${port}: connection refused`);
+    expect((err as Error).message).toBe(`pinging the daemon: cannot connect to the Docker daemon at tcp://127.0.0.1:${port}: connection refused`);
   });
 
   it("rejects a wrong DOCKER_HOST and TLS settings it cannot honour before connecting", async () => {
@@ -132,7 +148,7 @@ describe("Engine API client against podman's service", () => {
     const port = await new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port)));
     try {
       await expect(EngineClient.connect({ env: { DOCKER_HOST: `tcp://127.0.0.1:${port}` } })).rejects.toThrow(
-        `the daemon version from tcp://127.0.0.1:${port}: the daemon's answer is not JSON`,
+        `pinging the daemon at tcp://127.0.0.1:${port}: the answer is not a Docker daemon's (no API-Version header, body "<html>hello</html>")`,
       );
     } finally {
       server.closeAllConnections();

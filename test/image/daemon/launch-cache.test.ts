@@ -10,7 +10,7 @@ import type { FileLayer } from "../../../src/image/file-layer.js";
 import { MutableImage } from "../../../src/image/mutable-image.js";
 import { MemoryLogger } from "../../../src/log/logger.js";
 import { busyboxLayer, buildRunImage, copyIntoDaemon, expectNoLeakedProcesses, usePodmanService, useTempDir } from "../../harness/index.js";
-import { committedLayers, fileDigest, tarLayer } from "./daemon-fixtures.js";
+import { committedLayers, fileDigest, streamDigest, tarLayer } from "./daemon-fixtures.js";
 
 describe("layers above the run image", () => {
   it("are those after the bottom run shared with the base (all of them without a base)", () => {
@@ -123,6 +123,17 @@ describe("the launch cache in daemon saves", () => {
     const { stdout } = await podman().podman(["run", "--rm", "localhost/test/lost:2", "/bin/cat", "/layers/unique.txt"], 60_000);
     expect(stdout).toBe("only here\n");
     expect(await committedLayers(cacheDir)).toEqual([unique.diffId]);
+  });
+
+  it("offers its committed layers by diffID, for reusing a layer of a previous image the daemon no longer has", async () => {
+    const [diffId] = await committedLayers(cacheDir);
+    if (!diffId) throw new Error("the launch cache is empty");
+    const store = new DaemonStore(engine, { launchCache: await VolumeCache.open(cacheDir), tempDir: temp() });
+    const layer = await store.cachedLayer(diffId);
+    expect(layer).toMatchObject({ diffId, digest: diffId, mediaType: "application/vnd.oci.image.layer.v1.tar" });
+    expect(await streamDigest(await (layer as FileLayer).open())).toEqual({ digest: diffId, size: layer?.size });
+    expect(await store.cachedLayer(`sha256:${"0".repeat(64)}`)).toBeUndefined();
+    expect(await new DaemonStore(engine).cachedLayer(diffId)).toBeUndefined();
   });
 
   it("is left as it was when the daemon refuses the load, and nothing is tagged", async () => {

@@ -1,32 +1,21 @@
 import { describe, expect, it } from "vitest";
 import { daemonKind, usesContainerdStore } from "../../../src/image/daemon/daemon-kind.js";
-import { InfoSchema, VersionSchema } from "../../../src/image/daemon/engine-schemas.js";
+import { InfoSchema } from "../../../src/image/daemon/engine-schemas.js";
 import { daemonName, DaemonNameError, imagePath, isImageId, tagTarget } from "../../../src/image/daemon/image-names.js";
 import { DaemonLayerIndex } from "../../../src/image/daemon/layer-index.js";
 
-// Shapes of real answers: Docker Engine 27 (/version, /info with the containerd store) and podman 4.3.
-const dockerVersion = VersionSchema.parse({
-  Platform: { Name: "Docker Engine - Community" },
-  Components: [{ Name: "Engine", Version: "27.3.1" }, { Name: "containerd" }, { Name: "runc" }, { Name: "docker-init" }],
-  Version: "27.3.1",
-  ApiVersion: "1.47",
-  MinAPIVersion: "1.24",
-  Os: "linux",
-  Arch: "amd64",
-});
-const podmanVersion = VersionSchema.parse({
-  Platform: { Name: "linux/amd64/debian-12" },
-  Components: [{ Name: "Podman Engine", Version: "4.3.1" }, { Name: "Conmon" }],
-  ApiVersion: "1.41",
-});
+// Shapes of real answers: Docker Engine 27 (/_ping headers, /info with the containerd store) and podman 4.3 (/_ping headers).
+const dockerPing = { apiVersion: "1.47", server: "Docker/27.3.1 (linux)" };
+const podmanPing = { apiVersion: "1.41", server: "Libpod/4.3.1 (linux)", libpodApiVersion: "4.3.1" };
 const containerdInfo = InfoSchema.parse({ Driver: "overlayfs", DriverStatus: [["driver-type", "io.containerd.snapshotter.v1"]] });
 const overlay2Info = InfoSchema.parse({ Driver: "overlay2", DriverStatus: [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]] });
 
 describe("which layers a load may leave out", () => {
   it("tells podman, Docker with a graph driver and Docker with the containerd store apart", () => {
-    expect(daemonKind(podmanVersion, undefined)).toBe("podman");
-    expect(daemonKind(dockerVersion, overlay2Info)).toBe("docker");
-    expect(daemonKind(dockerVersion, containerdInfo)).toBe("docker-containerd");
+    expect(daemonKind(podmanPing, undefined)).toBe("podman");
+    expect(daemonKind({ server: "Libpod/5.0.0 (linux)" }, undefined)).toBe("podman");
+    expect(daemonKind(dockerPing, overlay2Info)).toBe("docker");
+    expect(daemonKind(dockerPing, containerdInfo)).toBe("docker-containerd");
     expect(usesContainerdStore(InfoSchema.parse({ Driver: "vfs", DriverStatus: null }))).toBe(false);
   });
 
@@ -45,12 +34,13 @@ describe("which layers a load may leave out", () => {
 });
 
 describe("image names in the daemon", () => {
-  it("qualifies references as Docker does and leaves IDs alone", () => {
+  it("qualifies references as Docker does and gives IDs their sha256: prefix", () => {
     expect(daemonName("app")).toBe("docker.io/library/app:latest");
     expect(daemonName("index.docker.io/acme/app:v1")).toBe("docker.io/acme/app:v1");
     expect(daemonName("localhost:5000/acme/app")).toBe("localhost:5000/acme/app:latest");
     expect(daemonName(`registry.example.com/app@sha256:${"c".repeat(64)}`)).toBe(`registry.example.com/app@sha256:${"c".repeat(64)}`);
-    expect(daemonName("f".repeat(64))).toBe("f".repeat(64));
+    expect(daemonName("f".repeat(64))).toBe(`sha256:${"f".repeat(64)}`);
+    expect(daemonName(`sha256:${"f".repeat(64)}`)).toBe(`sha256:${"f".repeat(64)}`);
     expect(isImageId(`sha256:${"0".repeat(64)}`)).toBe(true);
     expect(() => daemonName("UPPER/Case")).toThrow(new DaemonNameError("invalid image name 'UPPER/Case'"));
   });
