@@ -10,6 +10,7 @@ import type { TarEntry } from "./tar-entry.js";
 export function directoryLayerSource(dir: string, owner: Owner): LayerSource {
   const root = absPath(dir);
   return {
+    directory: { path: root.toString("utf8"), owner },
     async *entries(): AsyncGenerator<TarEntry, void, undefined> {
       yield* await ancestorEntries(root);
       yield* walkEntries(root, owner);

@@ -18,6 +18,8 @@ export interface ByteProbeOptions {
   label: string;
   /** Keep the last 1024 bytes so {@link ByteProbe.endsWithMarker} can answer. */
   trackEndMarker: boolean;
+  /** Sees every chunk as it passes. */
+  observe?: ((chunk: Buffer) => void) | undefined;
 }
 
 /** Counts, hashes and end-checks a byte stream while passing it through unchanged. */
@@ -35,6 +37,7 @@ export class ByteProbe extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     this.hasher?.update(chunk);
+    this.opts.observe?.(chunk);
     if (this.opts.trackEndMarker) this.keepTail(chunk);
     callback(null, chunk);
   }

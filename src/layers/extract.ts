@@ -53,6 +53,8 @@ export interface ExtractOptions {
   expectedDigest?: string;
   /** Compute the diffID even when none is expected. */
   computeDiffID?: boolean;
+  /** Sees every byte of the uncompressed tar as it is extracted (the restore record's shape hash). */
+  observe?: (chunk: Buffer) => void;
   /** Require the tar end-of-archive marker (default true: catches streams cut at an entry boundary). */
   requireEndMarker?: boolean;
 }
@@ -97,6 +99,7 @@ export async function extractLayer(input: Readable, opts: ExtractOptions): Promi
     expected: opts.expectedDiffID,
     label: "diffID",
     trackEndMarker: opts.requireEndMarker ?? true,
+    observe: opts.observe,
   });
   let source: Readable = input;
   if (rawProbe) source = pipeline(source, rawProbe, noop);

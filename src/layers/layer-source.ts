@@ -5,6 +5,8 @@ import type { TarEntry } from "./tar-entry.js";
 export interface LayerSource {
   /** Yields the entries; file contents are read later, while the archive is written. */
   entries(): AsyncIterable<TarEntry> | Iterable<TarEntry>;
+  /** Set when the layer is one directory on disk (its ancestors, then its tree owned by `owner`). */
+  readonly directory?: { readonly path: string; readonly owner: Owner };
 }
 
 /** Owner applied to a layer root and everything below it (`-uid`/`-gid`). */
