@@ -32,6 +32,8 @@ export interface Cache {
    * hears of the bytes read (the blob's bytes for an image cache) and of the total.
    */
   retrieveLayer(diffId: string, transfer?: Transfer): Promise<Readable>;
+  /** Where a volume cache keeps a committed layer's tar (volume caches only; the file may not exist). */
+  committedLayerPath?(diffId: string): string;
   /** Re-hashes a cached layer (volume caches); a CacheReadError on mismatch. */
   verifyLayer(diffId: string): Promise<void>;
   /** Adds a new layer to the next cache. */
@@ -70,6 +72,9 @@ export class VolumeCacheAdapter implements Cache {
       .then((s) => s.size, () => undefined);
     if (size !== undefined) transfer.setTotal(size);
     return countedStream(stream, transfer);
+  }
+  committedLayerPath(diffId: string): string {
+    return this.volume.committedLayerPath(diffId);
   }
   verifyLayer(diffId: string): Promise<void> {
     return this.volume.verifyLayer(diffId);

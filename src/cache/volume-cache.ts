@@ -246,6 +246,11 @@ export class VolumeCache {
     }
   }
 
+  /** Where the committed tar of a layer is (or would be). */
+  committedLayerPath(diffID: string): string {
+    return this.layerPath(this.committedDir, diffID);
+  }
+
   /** Re-hashes a committed layer; any mismatch, missing file or read failure is a read error. */
   async verifyLayer(diffID: string): Promise<void> {
     let stream: Readable;

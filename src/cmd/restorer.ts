@@ -210,6 +210,7 @@ export const restorerCommand: PhaseCommand<RestorerInputs, RestorerRuntime> = {
         cache,
         skipLayers: inputs.skipLayers,
         owner: { uid: inputs.uid, gid: inputs.gid },
+        record: { analyzedPath: inputs.analyzedPath },
       });
     } catch (err) {
       throw failErr(ExitCode.RestoreError, "restore", err);

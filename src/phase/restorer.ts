@@ -20,6 +20,7 @@ import { writeStoreToml } from "../platform/files/store.js";
 import type { PlatformFeatures } from "../platform/features.js";
 import { NetworkError, RegistryError } from "../registry/errors.js";
 import { DigestMismatchError } from "../registry/manifests.js";
+import { RestoreRecorder, type RecorderOptions } from "../restore-record/recorder.js";
 import { createLimiter, type Limiter } from "../util/limiter.js";
 import { NotRegularFileError, readRegularFile } from "../util/regular-file.js";
 import { writeFileAtomic } from "../util/atomic-write.js";
@@ -38,6 +39,8 @@ export interface RestorerOptions {
   readonly owner?: { uid: number; gid: number };
   /** Progress lines for long downloads and extractions (default: on the phase's logger). */
   readonly progress?: ProgressReporter;
+  /** Write the restore record for the exporter (README "The restore record"); analyzed.toml binds it to this build. */
+  readonly record?: Pick<RecorderOptions, "analyzedPath" | "beforeWalk">;
 }
 
 const NOT_LAYERS = new Set(["store.toml", "launch.toml", "build.toml"]);
@@ -198,6 +201,7 @@ async function watched<T>(progress: ProgressReporter, cache: Cache, id: string, 
  */
 export async function restore(opts: RestorerOptions): Promise<void> {
   await withTimer(opts.logger, "Restorer", async () => {
+    const recorder = opts.record ? await RestoreRecorder.start({ ...opts.record, layersDir: opts.layersDir, owner: opts.owner, logger: opts.logger }) : undefined;
     const cacheMd = await cacheMetadataOf(opts);
     const limit = createLimiter(Math.max(2, availableParallelism()));
     const progress = opts.progress ?? new ProgressReporter(opts.logger);
@@ -205,7 +209,7 @@ export async function restore(opts: RestorerOptions): Promise<void> {
     const restored = await restoreMetadata(opts, cacheMd);
     const tasks: Promise<void>[] = [];
     try {
-      for (const bp of restored) await restoreLayerData(opts, bp, limit, progress, tasks);
+      for (const bp of restored) await restoreLayerData(opts, bp, limit, progress, tasks, recorder);
     } catch (err) {
       // let the extractions already started finish or roll back before the phase exits
       await Promise.allSettled(tasks);
@@ -215,6 +219,7 @@ export async function restore(opts: RestorerOptions): Promise<void> {
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
     if (opts.features.sbomLayers && !opts.skipLayers) await restoreSbom(opts, cacheMd, limit, progress);
+    await recorder?.finish();
   });
 }
 
@@ -254,7 +259,14 @@ async function restoreMetadata(opts: RestorerOptions, cacheMd: CacheMetadata): P
  * One buildpack's layer data: removal of layers with a wrong SHA, and the extraction of cached
  * layers, started on `limit` and pushed to `tasks`.
  */
-async function restoreLayerData(opts: RestorerOptions, bp: RestoredBuildpack, limit: Limiter, progress: ProgressReporter, tasks: Promise<void>[]): Promise<void> {
+async function restoreLayerData(
+  opts: RestorerOptions,
+  bp: RestoredBuildpack,
+  limit: Limiter,
+  progress: ProgressReporter,
+  tasks: Promise<void>[],
+  recorder: RestoreRecorder | undefined,
+): Promise<void> {
   const dir = bp.dir;
   if (dir === undefined) return;
   for (const name of await layersIn(dir)) {
@@ -272,6 +284,7 @@ async function restoreLayerData(opts: RestorerOptions, bp: RestoredBuildpack, li
     opts.logger.info(`Restoring data for ${goQuote(id)} from cache`);
     const task = limit.run(async () => {
       try {
+        const track = recorder?.track(join(bp.dirPath, name), sha, cache.committedLayerPath?.(sha));
         await cache.verifyLayer(sha);
         await watched(progress, cache, id, async (transfer) =>
           extractLayer(await cache.retrieveLayer(sha, transfer), {
@@ -282,8 +295,10 @@ async function restoreLayerData(opts: RestorerOptions, bp: RestoredBuildpack, li
             owner: opts.owner,
             // the layer's files keep the mtimes they were cached with (and their modes)
             restoreMtimes: true,
+            observe: track?.observe,
           }),
         );
+        track?.restored();
       } catch (err) {
         if (!isLayerReadError(err)) throw new Error(`restoring layer '${id}': ${errorMessage(err)}`, { cause: err });
         opts.logger.warn(`Skipping restore for layer ${id}: ${errorMessage(err)}`);
