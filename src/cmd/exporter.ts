@@ -257,6 +257,7 @@ export const exporterCommand: PhaseCommand<ExporterInputs, ExporterRuntime> = {
         parallel: inputs.parallel,
         extendedDir: inputs.extendedDir,
         extend: analyzed.runImage?.extend ?? false,
+        analyzedPath: inputs.analyzedPath,
       });
     } catch (err) {
       if (err instanceof LifecycleError) throw err;

@@ -10,6 +10,7 @@ import { cacheMetadataForBuildpack, cacheMetadataToLabel, emptyCacheMetadata, ty
 import type { GroupElement } from "../../platform/files/group.js";
 import type { PlatformFeatures } from "../../platform/features.js";
 import { isCacheReadError } from "../../cache/volume-errors.js";
+import type { RecordLookup } from "../../restore-record/lookup.js";
 import { findBuildpackLayers } from "./buildpack-layers.js";
 import type { LayerFactory, MadeLayer } from "./layer-factory.js";
 
@@ -22,6 +23,8 @@ export interface CacheExportOptions {
   readonly cache: Cache;
   readonly factory: LayerFactory;
   readonly owner: Owner;
+  /** The restore record: diffIDs known without reading, cache tars the restorer verified in this build. */
+  readonly record?: RecordLookup;
 }
 
 /**
@@ -33,10 +36,11 @@ async function cacheLayer(opts: CacheExportOptions, id: string, source: LayerSou
   const { cache, factory, logger } = opts;
   const exported = factory.existing(id);
   let made: MadeLayer | undefined = exported ? await exported : undefined;
-  const diffId = made?.diffId ?? (await factory.diffId(source));
+  const diffId = made?.diffId ?? (await factory.diffId(source, id));
   if (diffId === oldSha) {
     try {
-      await cache.verifyLayer(diffId);
+      const file = cache.committedLayerPath?.(diffId);
+      if (!file || !(await opts.record?.vouchesForCacheFile(id, diffId, file))) await cache.verifyLayer(diffId);
       await cache.reuseLayer(diffId);
       logger.info(`Reusing cache layer '${id}'`);
       return diffId;

@@ -14,6 +14,7 @@ import type { GroupElement } from "../../platform/files/group.js";
 import type { LifecycleMetadata } from "../../platform/files/lifecycle-metadata.js";
 import type { ProjectMetadata } from "../../platform/files/project-metadata.js";
 import { writeReport } from "../../platform/files/report.js";
+import { RestoreRecordLookup } from "../../restore-record/lookup.js";
 import { createLimiter } from "../../util/limiter.js";
 import { saveImage } from "../save-image.js";
 import { buildBom } from "./build-bom.js";
@@ -90,6 +91,8 @@ export interface ExportOptions {
   readonly extend: boolean;
   /** Where the temporary layer files go (default the OS temp dir). */
   readonly tmpRoot?: string;
+  /** analyzed.toml: with it, the restore record the restorer wrote in this build spares reading unchanged layers. */
+  readonly analyzedPath?: string;
 }
 
 /**
@@ -102,7 +105,10 @@ export async function exportApp(opts: ExportOptions): Promise<void> {
   const [output = ""] = opts.names;
   const tmpDir = await createExportTempDir(logger, opts.tmpRoot);
   const layerReady = store.layerReady?.bind(store);
+  const record = opts.analyzedPath === undefined ? undefined : new RestoreRecordLookup({ layersDir: opts.layersDir, analyzedPath: opts.analyzedPath, owner: opts.owner, logger });
   const factory = new LayerFactory({
+    record,
+    logger,
     tmpDir,
     limiter: createLimiter(),
     encoding: store.layerEncoding,
@@ -112,7 +118,7 @@ export async function exportApp(opts: ExportOptions): Promise<void> {
   const runCache = async () => {
     if (!cache) return;
     try {
-      await exportCache({ features, logger, layersDir: opts.layersDir, group: opts.group, cache, factory, owner: opts.owner });
+      await exportCache({ features, logger, layersDir: opts.layersDir, group: opts.group, cache, factory, owner: opts.owner, record });
     } catch (err) {
       logger.warn(`Failed to export cache: ${errorMessage(err)}`);
     }

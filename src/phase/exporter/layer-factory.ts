@@ -5,6 +5,8 @@ import { MediaType, type Layer } from "../../image/types.js";
 import type { LayerEncoding } from "../../image/store.js";
 import { buildLayerBlob, diffIdOf, writeLayerTar, type LayerBlob } from "../../layers/pipeline.js";
 import type { LayerSource } from "../../layers/layer-source.js";
+import type { Logger } from "../../log/logger.js";
+import type { RecordLookup, RecordVerdict } from "../../restore-record/lookup.js";
 import type { Limiter } from "../../util/limiter.js";
 
 /**
@@ -51,13 +53,17 @@ export interface LayerFactoryOptions {
   readonly onBuilt?: (layer: FileLayer) => void;
   /** How new layers are encoded (default gzip blobs; the daemon takes plain tars). */
   readonly encoding?: LayerEncoding;
+  /** The restore record: diffIDs of directory layers known without reading them. */
+  readonly record?: RecordLookup;
+  readonly logger?: Logger;
 }
 
 /**
  * Turns layer sources into image layers, reading each layer's files as few times as possible:
- * a layer expected to be unchanged is only hashed (no compression, no file) and reused when its
- * diffID matches; anything else is tarred, hashed, gzipped and hashed again in one streamed pass.
- * Builds are memoised by id, so the cache step reuses the export step's work.
+ * a layer the restore record vouches for is not read at all; a layer expected to be unchanged is
+ * only hashed (no compression, no file) and reused when its diffID matches; a layer the record
+ * shows changed, and anything else, is tarred, hashed, gzipped and hashed again in one streamed
+ * pass. Builds are memoised by id, so the cache step reuses the export step's work.
  */
 export class LayerFactory {
   private readonly made = new Map<string, Promise<MadeLayer>>();
@@ -90,8 +96,13 @@ export class LayerFactory {
     return this.tars.get(id);
   }
 
-  /** The diffID of a source without compressing it (the "is it unchanged?" question). */
-  diffId(source: LayerSource): Promise<string> {
+  /** The diffID of a source without compressing it (the "is it unchanged?" question): from the restore record, else read. */
+  async diffId(source: LayerSource, id = ""): Promise<string> {
+    const verdict = await this.options.record?.verdict(id, source);
+    return verdict?.kind === "recorded" ? verdict.diffId : this.hash(source);
+  }
+
+  private hash(source: LayerSource): Promise<string> {
     return this.options.limiter.run(async () => (await diffIdOf(source)).diffId);
   }
 
@@ -133,11 +144,26 @@ export class LayerFactory {
   }
 
   private async produce(id: string, source: LayerSource, reuse: ReadonlyMap<string, Layer>, keepTar: boolean): Promise<MadeLayer> {
-    if (reuse.size > 0) {
-      const diffId = await this.diffId(source);
+    const verdict = await this.options.record?.verdict(id, source);
+    if (reuse.size > 0 && verdict?.kind !== "changed") {
+      const diffId = verdict?.kind === "recorded" ? verdict.diffId : await this.hash(source);
       const previous = reuse.get(diffId);
       if (previous) return { layer: previous, diffId, reused: true };
     }
-    return this.build(id, source, keepTar, true);
+    if (reuse.size === 0 || verdict?.kind !== "changed") return this.checked(id, verdict, await this.build(id, source, keepTar, true));
+    // changed since the restore: one pass builds it, and it is still reused if its tar came out the same
+    const made = await this.build(id, source, keepTar);
+    const previous = reuse.get(made.diffId);
+    if (previous) return { layer: previous, diffId: made.diffId, reused: true };
+    if (made.layer instanceof FileLayer) this.options.onBuilt?.(made.layer);
+    return made;
+  }
+
+  /** A built layer, with a debug line if the restore record had claimed another diffID (never expected). */
+  private checked(id: string, verdict: RecordVerdict | undefined, made: MadeLayer): MadeLayer {
+    if (verdict?.kind === "recorded" && verdict.diffId !== made.diffId) {
+      this.options.logger?.debug(`Layer '${id}': the restore record said ${verdict.diffId}, but its tar has diffID ${made.diffId}`);
+    }
+    return made;
   }
 }
