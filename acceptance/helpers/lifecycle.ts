@@ -58,6 +58,8 @@ export interface RunOptions {
   readonly platformApi?: string | null;
   readonly cwd?: string;
   readonly timeoutMs?: number;
+  /** A command the binary is run through, e.g. `["setpriv", "--inh-caps=-all", "--"]`. */
+  readonly wrapper?: readonly string[];
 }
 
 /** Runs a lifecycle binary with arguments and collects its output. */
@@ -75,7 +77,8 @@ export function runLifecycle(binary: Binary, args: readonly string[], options: R
     else env[k] = v;
   }
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(path, args, { env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const [command = path, ...prefix] = [...(options.wrapper ?? []), path];
+    const child = spawn(command, [...prefix, ...args], { env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const all: Buffer[] = [];
