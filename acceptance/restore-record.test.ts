@@ -55,6 +55,16 @@ describe("an unchanged restored layer", () => {
     const rootfs = await unpack(ctx, tag, temp());
     expect(readFileSync(inImage(rootfs, "bin/node"), "utf8")).toBe("runtime v1\n");
   });
+
+  it("restored from an image cache is reused from the record too", async () => {
+    const cacheImage = `${reg().host}/acme/changes-cache:1`;
+    const other = await firstBuild(join(temp(), "ws-image-cache"), reg(), "acme/image-cache", { cacheImage });
+    const r = await rebuild(other, "2");
+    expect(r.stdout).toContain(`Reusing layer '${RUNTIME}'`);
+    expect(diffIdLine(r.stdout, RUNTIME)).toMatch(/from the restore record, no file read/);
+    expect(diffIdLine(r.stdout, "acme/node:tools")).toMatch(/from the restore record, no file read/);
+    expect(r.stdout).toContain("Reusing cache layer 'acme/node:tools'");
+  });
 });
 
 interface Change {

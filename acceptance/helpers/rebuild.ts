@@ -2,7 +2,8 @@
 // written by hand: files, a symlink, modes), then rebuilds that start from a fresh layers directory
 // at the same path, as a platform gives each build: analyzer → restorer (volume cache) → the builder
 // leaving the restored layers alone → exporter (debug log), with a chance to change the layers in
-// between. Every rebuild starts from the cache the first build left.
+// between. Every rebuild starts from the volume cache the first build left (an image cache is
+// whatever the last exporter pushed).
 import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
@@ -30,6 +31,8 @@ export interface BuildContext {
   /** The cache as the first build left it. */
   readonly cacheSnapshot: string;
   readonly options: RunOptions;
+  /** `-cache-dir <dir>`, or `-cache-image <ref>`. */
+  readonly cacheArgs: readonly string[];
 }
 
 /** `<layers>/acme_node/<layer>`. */
@@ -58,27 +61,31 @@ async function phase(bin: "analyzer" | "restorer" | "exporter", args: string[], 
   return r;
 }
 
-/** Runs the first build (cache dir, image `:1`) in `root`; `prepare` may change the workspace first. */
+/**
+ * Runs the first build (cache dir, image `:1`) in `root`; `prepare` may change the workspace before
+ * the layers are written, `moreFiles` add to them.
+ */
 export async function firstBuild(
   root: string,
   endpoint: RegistryEndpoint,
   repo: string,
-  opts: { prepare?: (ws: Workspace) => void; options?: RunOptions } = {},
+  opts: { prepare?: (ws: Workspace) => void; moreFiles?: (ws: Workspace) => void; options?: RunOptions; cacheImage?: string } = {},
 ): Promise<BuildContext> {
   const ws = createWorkspace(root, TOML_ONLY, `[[images]]\n  image = "${endpoint.host}/acme/run:1"\n`);
   opts.prepare?.(ws);
-  writeLayerFiles(ws);
+  writeLayerFiles(ws, opts.moreFiles);
   const options = opts.options ?? { platformApi: "0.14", env: { CNB_USER_ID: "0", CNB_GROUP_ID: "0" } };
   const image = `${endpoint.host}/${repo}:1`;
+  const cacheArgs = opts.cacheImage ? ["-cache-image", opts.cacheImage] : ["-cache-dir", ws.cache];
   await phase("analyzer", ["-layers", ws.layers, "-run", ws.run, image], options);
-  await phase("restorer", ["-layers", ws.layers, "-cache-dir", ws.cache], options);
-  await phase("exporter", [...exporterArgs(ws), "-cache-dir", ws.cache, image], options);
+  await phase("restorer", ["-layers", ws.layers, ...cacheArgs], options);
+  await phase("exporter", [...exporterArgs(ws), ...cacheArgs, image], options);
   const cacheSnapshot = `${ws.cache}-first-build`;
   cpSync(ws.cache, cacheSnapshot, { recursive: true });
-  return { ws, endpoint, repo, cacheSnapshot, options };
+  return { ws, endpoint, repo, cacheSnapshot, options, cacheArgs };
 }
 
-/** A fresh layers directory (at the same path) and the first build's cache, then the analyzer for image `:<tag>`. */
+/** A fresh layers directory (at the same path) and the first build's volume cache, then the analyzer for image `:<tag>`. */
 export async function analyze(ctx: BuildContext, tag: string): Promise<RunResult> {
   const { ws } = ctx;
   rmSync(join(ws.layers, "acme_node"), { recursive: true, force: true });
@@ -89,9 +96,9 @@ export async function analyze(ctx: BuildContext, tag: string): Promise<RunResult
   return phase("analyzer", ["-layers", ws.layers, "-run", ws.run, "-previous-image", previous, `${ctx.endpoint.host}/${ctx.repo}:${tag}`], ctx.options);
 }
 
-/** The restorer from the volume cache, then the builder (it rewrites its tomls and leaves the restored layers). */
+/** The restorer from the cache, then the builder (it rewrites its tomls and leaves the restored layers). */
 export async function restore(ctx: BuildContext, args: string[] = []): Promise<RunResult> {
-  const r = await phase("restorer", ["-layers", ctx.ws.layers, "-cache-dir", ctx.ws.cache, ...args], ctx.options);
+  const r = await phase("restorer", ["-layers", ctx.ws.layers, ...ctx.cacheArgs, ...args], ctx.options);
   writeBuildOutput(ctx.ws, TOML_ONLY);
   return r;
 }
@@ -100,7 +107,7 @@ export async function restore(ctx: BuildContext, args: string[] = []): Promise<R
 export interface ExportOptions {
   readonly args?: string[];
   readonly options?: RunOptions;
-  /** Without `-cache-dir`. */
+  /** Without a cache. */
   readonly noCache?: boolean;
   /** Let a failing exporter return instead of failing the test. */
   readonly mayFail?: boolean;
@@ -108,7 +115,7 @@ export interface ExportOptions {
 
 /** The exporter at debug level for image `:<tag>`. */
 export async function exportImage(ctx: BuildContext, tag: string, opts: ExportOptions = {}): Promise<RunResult> {
-  const args = ["-no-color", "-log-level", "debug", ...exporterArgs(ctx.ws), ...(opts.noCache ? [] : ["-cache-dir", ctx.ws.cache]), ...(opts.args ?? [])];
+  const args = ["-no-color", "-log-level", "debug", ...exporterArgs(ctx.ws), ...(opts.noCache ? [] : ctx.cacheArgs), ...(opts.args ?? [])];
   const r = await runLifecycle("exporter", [...args, `${ctx.endpoint.host}/${ctx.repo}:${tag}`], opts.options ?? ctx.options);
   if (!opts.mayFail) expect(r.code, `exporter: ${r.output}`).toBe(0);
   return r;
