@@ -2,7 +2,7 @@
 // data (log and JSON lines, compressible about like real logs), an app dir, group.toml,
 // config/metadata.toml and a launcher — what a builder leaves for the exporter. Everything is
 // generated from a seed, so every run of the benchmark archives the same bytes.
-import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 /** What to generate. */
@@ -14,6 +14,8 @@ export interface BuildOutputSpec {
   readonly seed: number;
   /** The image the run.toml names as run image. */
   readonly runImage: string;
+  /** The layers are also `cache = true` (default launch only). */
+  readonly cache?: boolean;
 }
 
 /** Paths of the generated workspace and the files whose bytes make up the layers. */
@@ -102,6 +104,13 @@ async function writeTree(dir: string, bytes: number, seed: number, words: readon
   }
 }
 
+/** Replaces what a layer directory holds with `bytes` of other generated files (a buildpack that changed it). */
+export async function rewriteLayerTree(dir: string, bytes: number, seed: number): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await writeTree(dir, bytes, seed, vocabulary(prng(seed), 5000), []);
+}
+
 const q = (s: string): string => JSON.stringify(s);
 
 /** Writes the workspace under `root` (which must exist). */
@@ -128,7 +137,7 @@ export async function writeBuildOutput(root: string, spec: BuildOutputSpec): Pro
     for (let i = b; i < spec.layers; i += buildpacks.length) {
       const name = `layer-${String(i).padStart(3, "0")}`;
       await mkdir(join(bpDir, name), { recursive: true });
-      await writeFile(join(bpDir, `${name}.toml`), `[types]\n  launch = true\n  build = false\n  cache = false\n[metadata]\n  index = ${i}\n`);
+      await writeFile(join(bpDir, `${name}.toml`), `[types]\n  launch = true\n  build = false\n  cache = ${spec.cache === true}\n[metadata]\n  index = ${i}\n`);
       layerDirs.push(join(bpDir, name));
     }
   }
