@@ -1,6 +1,6 @@
 // The exporter's side of the restore record: for a directory layer, the diffID the restorer recorded
-// when the record is this build's and the directory is exactly as restored, else why not (both at
-// -log-level debug). The record as a whole is trusted only when it was written for this layers
+// when the record is this build's and the directory is exactly as restored, else why not (the
+// exporter logs both at -log-level debug). The record as a whole is trusted only when it was written for this layers
 // directory (path, device, inode), this -uid/-gid and this build (analyzed.toml exactly as the
 // restorer left it: path, device, inode, size, mtime, ctime, contents).
 import { resolve } from "node:path";
@@ -24,7 +24,7 @@ export type RecordVerdict =
 /** Where an exporter looks up recorded diffIDs (the seam LayerFactory and the cache step use). */
 export interface RecordLookup {
   /** The verdict for a layer source; undefined when it is not a directory layer. */
-  verdict(id: string, source: LayerSource): Promise<RecordVerdict> | undefined;
+  verdict(source: LayerSource): Promise<RecordVerdict> | undefined;
   /** Whether the restorer verified the volume cache's tar `path` of `diffId` in this build and it is unchanged since. */
   vouchesForCacheFile(id: string, diffId: string, path: string): Promise<boolean>;
 }
@@ -48,17 +48,13 @@ export class RestoreRecordLookup implements RecordLookup {
 
   constructor(private readonly opts: RestoreRecordLookupOptions) {}
 
-  verdict(id: string, source: LayerSource): Promise<RecordVerdict> | undefined {
+  verdict(source: LayerSource): Promise<RecordVerdict> | undefined {
     const dir = source.directory;
     if (!dir) return undefined;
     const key = `${dir.owner.uid}:${dir.owner.gid}:${dir.path}`;
     let pending = this.verdicts.get(key);
     if (!pending) {
-      pending = this.decide(dir.path, dir.owner).then((v) => {
-        if (v.kind === "recorded") this.opts.logger.debug(`Layer '${id}': diffID ${v.diffId} from the restore record, no file read`);
-        else this.opts.logger.debug(`Layer '${id}': diffID from reading the layer: ${v.reason}`);
-        return v;
-      });
+      pending = this.decide(dir.path, dir.owner);
       this.verdicts.set(key, pending);
     }
     return pending;

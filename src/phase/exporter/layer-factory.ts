@@ -98,7 +98,8 @@ export class LayerFactory {
 
   /** The diffID of a source without compressing it (the "is it unchanged?" question): from the restore record, else read. */
   async diffId(source: LayerSource, id = ""): Promise<string> {
-    const verdict = await this.options.record?.verdict(id, source);
+    const verdict = await this.options.record?.verdict(source);
+    this.say(id, verdict);
     return verdict?.kind === "recorded" ? verdict.diffId : this.hash(source);
   }
 
@@ -144,11 +145,14 @@ export class LayerFactory {
   }
 
   private async produce(id: string, source: LayerSource, reuse: ReadonlyMap<string, Layer>, keepTar: boolean): Promise<MadeLayer> {
-    const verdict = await this.options.record?.verdict(id, source);
+    const verdict = await this.options.record?.verdict(source);
     if (reuse.size > 0 && verdict?.kind !== "changed") {
       const diffId = verdict?.kind === "recorded" ? verdict.diffId : await this.hash(source);
       const previous = reuse.get(diffId);
+      this.say(id, verdict, !previous);
       if (previous) return { layer: previous, diffId, reused: true };
+    } else {
+      this.say(id, verdict, true);
     }
     if (reuse.size === 0 || verdict?.kind !== "changed") return this.checked(id, verdict, await this.build(id, source, keepTar, true));
     // changed since the restore: one pass builds it, and it is still reused if its tar came out the same
@@ -157,6 +161,15 @@ export class LayerFactory {
     if (previous) return { layer: previous, diffId: made.diffId, reused: true };
     if (made.layer instanceof FileLayer) this.options.onBuilt?.(made.layer);
     return made;
+  }
+
+  /** Says at debug level where a directory layer's diffID comes from (`built`: the layer is read to build it anyway). */
+  private say(id: string, verdict: RecordVerdict | undefined, built = false): void {
+    const logger = this.options.logger;
+    if (!logger || !verdict) return;
+    if (verdict.kind !== "recorded") logger.debug(`Layer '${id}': diffID from reading the layer: ${verdict.reason}`);
+    else if (built) logger.debug(`Layer '${id}': diffID ${verdict.diffId} from the restore record, but no previous layer has it: reading the layer to build it`);
+    else logger.debug(`Layer '${id}': diffID ${verdict.diffId} from the restore record, no file read`);
   }
 
   /** A built layer, with a debug line if the restore record had claimed another diffID (never expected). */
