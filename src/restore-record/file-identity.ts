@@ -1,7 +1,7 @@
 // Which file a path is and whether it was touched: device, inode, size, mtime and ctime (ns).
 import { createHash } from "node:crypto";
 import { lstatSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readRegularFile } from "../util/regular-file.js";
 
 /** A file's identity and change stamps as the record keeps them (bigints as decimal strings). */
 export interface FileIdentity {
@@ -35,7 +35,7 @@ export async function fileIdentityWithHash(path: string): Promise<(FileIdentity 
   if (!before) return undefined;
   let data: Buffer;
   try {
-    data = await readFile(path);
+    data = await readRegularFile(path);
   } catch {
     return undefined;
   }

@@ -4,11 +4,12 @@
 //
 // Paths in it are byte strings (one character per byte, latin1) so that names which are not UTF-8
 // survive; bigints (inodes, devices, nanosecond times) are decimal strings.
-import { readFile, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { describeZodError } from "../platform/files/zod-issues.js";
 import { writeFileAtomic } from "../util/atomic-write.js";
+import { readRegularFile } from "../util/regular-file.js";
 import { ENTRY_TYPES } from "./layer-walk.js";
 
 /** The record's file name inside the layers directory (hidden: no buildpack or layer is named so). */
@@ -70,7 +71,8 @@ export function recordPath(layersDir: string): string {
 export async function readRestoreRecord(layersDir: string): Promise<{ record: RestoreRecord } | { reason: string }> {
   let text: string;
   try {
-    text = await readFile(recordPath(layersDir), "utf8");
+    // never follows a symlink nor blocks on a FIFO planted there
+    text = (await readRegularFile(recordPath(layersDir))).toString("utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return { reason: code === "ENOENT" ? "no restore record (no layer was restored from the cache in this build)" : `restore record unreadable (${code ?? "error"})` };
