@@ -7,6 +7,7 @@
 //   (U) rebuild, nothing changed: a fresh layers dir, analyzer → restorer (volume cache) → the
 //       builder leaves the restored layers alone → exporter
 //   (C) the same with one of the layers rewritten by the builder (same size, other bytes)
+//   (N) (U) with the restore record deleted before the export: what the exporter does without it
 //   (T) (U) for a workspace of tiny layers: the exporter's fixed cost (start-up, registry round trips)
 //   (H) read + sha256 of the bytes the exporter's layers hold (layers, app, launcher, config), and
 //       of the buildpack layers alone, in a child process
@@ -16,6 +17,7 @@
 // and (C) once more with the exporter under strace, for the bytes it reads from each place
 // (timings are never taken from the traced runs). All data is in the page cache. MB = 10^6 bytes.
 import { existsSync, statSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { buildRunImage } from "../test/harness/fixtures/run-image.js";
@@ -40,6 +42,8 @@ interface BuildTimes {
   readonly analyzer: Sample;
   readonly restorer: Sample;
   readonly exporter: Sample;
+  /** The exporter's own `Timer: Exporter ran for …` (building the app image: no start-up, save or cache step). */
+  readonly appImage?: number;
 }
 const total = (b: BuildTimes): number => b.analyzer.seconds + b.restorer.seconds + b.exporter.seconds;
 
@@ -103,7 +107,7 @@ class Builds {
   async rebuild(tag: string, change?: () => Promise<void>): Promise<BuildTimes & { stdout: string }> {
     const before = await this.upToExport(tag, change);
     const exporter = await this.phase("exporter", this.exporterArgs(tag));
-    return { ...before, exporter: exporter.sample, stdout: exporter.stdout };
+    return { ...before, exporter: exporter.sample, stdout: exporter.stdout, appImage: timerSeconds(exporter.stdout) };
   }
 
   /** A rebuild whose exporter runs under strace: the bytes it read, by place. */
@@ -120,6 +124,13 @@ class Builds {
     ];
     return { reads: readsByPlace(run.reads, places), stdout: run.stdout };
   }
+}
+
+/** Seconds of the exporter's `Timer: Exporter ran for 160ms` line (Go duration units ms and s); NaN without one. */
+function timerSeconds(stdout: string): number {
+  const m = /Timer: Exporter ran for ([\d.]+)(ms|s) /.exec(stdout);
+  if (!m?.[1]) return Number.NaN;
+  return Number(m[1]) / (m[2] === "ms" ? 1000 : 1);
 }
 
 /** Fails unless the built lifecycle exists. */
@@ -177,7 +188,8 @@ async function main(args: readonly string[]): Promise<void> {
     const change = () => rewriteLayerTree(changedDir, layerMiB * MiB, 4242);
     const [changedBp = "", changedName = ""] = changedDir.slice(out.layersDir.length + 1).split("/");
     const changedId = `${changedBp.replace("_", "/")}:${changedName}`;
-    const s = { unchanged: [] as BuildTimes[], changed: [] as BuildTimes[], tiny: [] as BuildTimes[], hashAll: [] as number[], hashLayers: [] as number[] };
+    const s = { unchanged: [] as BuildTimes[], noRecord: [] as BuildTimes[], changed: [] as BuildTimes[], tiny: [] as BuildTimes[], hashAll: [] as number[], hashLayers: [] as number[] };
+    const dropRecord = () => rm(join(out.layersDir, ".restore-record.json"));
     for (let run = 1; run <= runs; run++) {
       // (T), (U) and (H) back to back, so that they share the machine's load of the moment
       s.tiny.push(await tinyBuilds.rebuild(`t${run}`));
@@ -190,9 +202,10 @@ async function main(args: readonly string[]): Promise<void> {
       if (!c.stdout.includes(`Adding layer '${changedId}'`)) throw new Error(`the changed layer was not added:\n${layerLines(c.stdout).join("\n")}`);
       s.changed.push(c);
       s.hashLayers.push((await readAndHash(layerList, join(workDir, `hash-layers-${run}.txt`))).seconds);
+      s.noRecord.push(await builds.rebuild(`n${run}`, dropRecord));
       console.log(
         `run ${run}: tiny ${secs(s.tiny.at(-1)?.exporter.seconds ?? 0)}, rebuild exporter ${secs(u.exporter.seconds)} (whole ${secs(total(u))}), ` +
-          `read+hash ${secs(s.hashAll.at(-1) ?? 0)}, one layer changed ${secs(c.exporter.seconds)} (whole ${secs(total(c))}), layers-only read+hash ${secs(s.hashLayers.at(-1) ?? 0)}`,
+          `read+hash ${secs(s.hashAll.at(-1) ?? 0)}, one layer changed ${secs(c.exporter.seconds)} (whole ${secs(total(c))}), layers-only read+hash ${secs(s.hashLayers.at(-1) ?? 0)}, without the record ${secs(s.noRecord.at(-1)?.exporter.seconds ?? 0)}`,
       );
     }
     const tracedU = await builds.traced("trace-u");
@@ -209,6 +222,7 @@ async function main(args: readonly string[]): Promise<void> {
 interface Results {
   readonly first: BuildTimes;
   readonly unchanged: readonly BuildTimes[];
+  readonly noRecord: readonly BuildTimes[];
   readonly changed: readonly BuildTimes[];
   readonly tiny: readonly BuildTimes[];
   readonly hashAll: readonly number[];
@@ -237,9 +251,13 @@ function report(r: Results): void {
     ["(U) rebuild unchanged, exporter", spread(exporter(r.unchanged))],
     ["    whole rebuild", `${spread(whole(r.unchanged))}  (${phases(r.unchanged)})`],
     ["    ", cpu(r.unchanged)],
+    ["(N) the same without the record, exporter", spread(exporter(r.noRecord))],
+    ["    ", cpu(r.noRecord)],
     ["(C) one layer changed, exporter", spread(exporter(r.changed))],
     ["    whole rebuild", `${spread(whole(r.changed))}  (${phases(r.changed)})`],
     ["(T) tiny layers, exporter (fixed cost)", spread(exporter(r.tiny))],
+    ["    ", cpu(r.tiny)],
+    ["(U) and (T): the exporter's own app-image timer", `${secs(median(r.unchanged.map((x) => x.appImage ?? Number.NaN)))} and ${secs(median(r.tiny.map((x) => x.appImage ?? Number.NaN)))}`],
     [`(H) read+sha256, all ${mb(r.allBytes)}`, spread(r.hashAll)],
     [`    buildpack layers only, ${mb(r.layerBytes)}`, spread(r.hashLayers)],
   ];
@@ -270,6 +288,9 @@ function report(r: Results): void {
   console.log(`\n  ${"figure (medians)".padEnd(72)}${"target".padEnd(14)}`);
   line(`(U) exporter − (T) fixed cost, / (H) all bytes, per run   ${fixed(pairedMedian)}  (${paired.map((x) => fixed(x)).join(", ")})`, "≤ 0.20", pairedMedian <= 0.2);
   line(`    the same as a ratio of medians   ${fixed(ratio)}  ((${secs(u)} − ${secs(t)}) / ${secs(h)})`, "", undefined);
+  const cpuU = median(r.unchanged.map((x) => x.exporter.toolCpu));
+  const cpuT = median(r.tiny.map((x) => x.exporter.toolCpu));
+  line(`    in exporter CPU seconds, / (H)   ${fixed((cpuU - cpuT) / h)}  ((${secs(cpuU)} − ${secs(cpuT)}) / ${secs(h)})`, "", undefined);
   line(`    the same against (H) buildpack layers only   ${fixed((u - t) / hl)}  (/ ${secs(hl)})`, "", undefined);
   line(`(U) exporter / (H) all bytes                     ${fixed(u / h)}`, "", undefined);
   line(`(U) whole rebuild / first build                  ${fixed(median(whole(r.unchanged)) / total(r.first))}  (${secs(median(whole(r.unchanged)))} vs ${secs(total(r.first))})`, "", undefined);
