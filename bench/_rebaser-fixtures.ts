@@ -13,7 +13,6 @@ import { FileLayer } from "../src/image/file-layer.js";
 import { LayoutImage } from "../src/image/layout-image.js";
 import { MutableImage } from "../src/image/mutable-image.js";
 import { pushImage } from "../src/image/registry-writer.js";
-import { MediaType } from "../src/image/types.js";
 import { RegistryClient } from "../src/registry/client.js";
 import { anonymousKeychain } from "../src/registry/keychain.js";
 import { Reference } from "../src/registry/reference.js";
@@ -21,10 +20,12 @@ import { busyboxLayer, userLayer, type LayerSpec } from "../test/harness/fixture
 import { buildRunImage, type BuiltImage } from "../test/harness/fixtures/run-image.js";
 import { pushImage as skopeoPush } from "../test/harness/fixtures/push-image.js";
 import type { RegistryEndpoint } from "../test/harness/registry/registry-kind.js";
+import { MediaType } from "../src/oci/media-types.js";
+import { NORMALIZED_TIME } from "../src/oci/normalized-time.js";
 
 const MiB = 1024 * 1024;
 const LABEL = "io.buildpacks.lifecycle.metadata";
-const CREATED = "1980-01-01T00:00:01Z";
+
 
 /** The run image in both versions, as pushed. */
 export interface RunImages {
@@ -64,7 +65,7 @@ export async function generatedLayer(dir: string, name: string, path: string, by
     (source: AsyncIterable<Buffer>) => hashing(source, digest),
     createWriteStream(tmp),
   );
-  const entry = pack.entry({ name: path, size: bytes, mode: 0o644, mtime: new Date(CREATED), uid: 0, gid: 0 });
+  const entry = pack.entry({ name: path, size: bytes, mode: 0o644, mtime: new Date(NORMALIZED_TIME), uid: 0, gid: 0 });
   const cipher = createCipheriv("aes-256-ctr", createHash("sha256").update(seed).digest(), Buffer.alloc(16));
   const zeros = Buffer.alloc(MiB);
   for (let left = bytes; left > 0; left -= zeros.length) {
@@ -114,7 +115,7 @@ export async function pushRunImages(work: string, registry: RegistryEndpoint, la
   v2.setLayers([...v2.layerList.slice(0, -1), top]);
   const history = v2.editableConfig.history ?? [];
   const last = history.findLastIndex((h) => !h.empty_layer);
-  if (last >= 0) history[last] = { created: CREATED, created_by: "bench: top v2" };
+  if (last >= 0) history[last] = { created: NORMALIZED_TIME, created_by: "bench: top v2" };
   v2.setLabel("io.buildpacks.base.released", "v2");
   const v2Digest = await pushWith(v2, [`${registry.host}/acme/run:2`, `${registry.host}/acme/run:latest`]);
 
@@ -156,7 +157,7 @@ export async function pushAppImage(
   runImageName: string,
 ): Promise<string> {
   const image = await MutableImage.from(new LayoutImage(run.v1.layoutDir, { refName: run.v1.tag }));
-  for (const [i, layer] of appLayers.entries()) image.addLayer(layer, { created: CREATED, created_by: `bench: app layer ${i}` });
+  for (const [i, layer] of appLayers.entries()) image.addLayer(layer, { created: NORMALIZED_TIME, created_by: `bench: app layer ${i}` });
   image.setLabel(LABEL, lifecycleLabel(run, runImageName, appLayers));
   image.setEnv("CNB_PLATFORM_API", "0.14");
   return pushWith(image, [`${registry.host}/${reference}`]);

@@ -13,10 +13,10 @@ import { layoutPathForReference } from "../src/image/layout-path.js";
 import { writeLayoutImage } from "../src/image/layout-writer.js";
 import { MutableImage } from "../src/image/mutable-image.js";
 import { hostArchitecture } from "../src/image/platform.js";
-import { MediaType } from "../src/image/types.js";
 import { staticLayerSource } from "../src/layers/layer-source.js";
 import { buildLayerBlob } from "../src/layers/pipeline.js";
 import type { TarEntry } from "../src/layers/tar-entry.js";
+import { MediaType } from "../src/oci/media-types.js";
 
 const ROOT = resolve(process.env.CNB_DEMO_DIR ?? ".demo");
 const LIFECYCLE = resolve(process.env.LIFECYCLE_DIR ?? "dist/lifecycle");

@@ -9,10 +9,10 @@ import { FileLayer } from "../../src/image/file-layer.js";
 import { LayoutImage } from "../../src/image/layout-image.js";
 import { MutableImage } from "../../src/image/mutable-image.js";
 import { pushImage } from "../../src/image/registry-writer.js";
-import { MediaType } from "../../src/image/types.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { DefaultKeychain } from "../../src/registry/keychain.js";
 import { Reference } from "../../src/registry/reference.js";
+import { MediaType } from "../../src/oci/media-types.js";
 
 /** `CNB_REGISTRY_AUTH` JSON giving Basic credentials for each endpoint that has them. */
 export function registryAuth(...endpoints: RegistryEndpoint[]): string {

@@ -5,19 +5,22 @@ import { uncompressedWithProgress } from "../image/layer-progress.js";
 import { MutableImage } from "../image/mutable-image.js";
 import { pushImage, type BlobPusher } from "../image/registry-writer.js";
 import { isNotFound, RemoteImage } from "../image/remote-image.js";
-import { MediaType, type Layer } from "../image/types.js";
+import { type Layer } from "../image/types.js";
 import type { Logger } from "../log/logger.js";
 import type { Transfer } from "../log/progress.js";
 import { errorMessage } from "../platform/errors.js";
 import { CACHE_METADATA_LABEL, emptyCacheMetadata, parseCacheMetadataLenient, type CacheMetadata } from "../platform/files/cache-metadata.js";
 import type { RegistryClient } from "../registry/client.js";
-import { deleteManifest, sha256Digest } from "../registry/manifests.js";
+import { deleteManifest } from "../registry/manifests.js";
 import type { Reference } from "../registry/reference.js";
 import type { Cache, CacheableLayer } from "./cache.js";
 import { CacheReadError } from "./volume-errors.js";
+import { MediaType } from "../oci/media-types.js";
+import { sha256Digest } from "../oci/digest.js";
+import { NORMALIZED_TIME } from "../oci/normalized-time.js";
 
 /** The lifecycle's fixed timestamp for images without a creation time. */
-export const NORMALIZED_TIME = "1980-01-01T00:00:01Z";
+
 
 /** diffID of an empty tar (two zero blocks). */
 export const EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";

@@ -22,6 +22,7 @@ import { lstat, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { parseCacheMetadataLenient } from "../platform/files/cache-metadata.js";
 import { readRegularFile } from "../util/regular-file.js";
+import { isSha256Digest } from "../oci/digest.js";
 
 /** The directories of a volume cache. */
 export interface VolumeCacheDirs {
@@ -32,7 +33,6 @@ export interface VolumeCacheDirs {
   readonly metadataFile: string;
 }
 
-const DIFF_ID = /^sha256:[0-9a-f]{64}$/;
 
 async function isDirectory(path: string): Promise<boolean> {
   return lstat(path).then(
@@ -60,7 +60,7 @@ export async function isCompleteCache(dir: string, metadataFile: string): Promis
   const md = parseCacheMetadataLenient(text);
   const shas = [md.sbom.sha, ...md.buildpacks.flatMap((bp) => Object.values(bp.layers).map((l) => l.sha))].filter((s) => s !== "");
   for (const sha of shas) {
-    if (!DIFF_ID.test(sha) || !(await isRegularFile(join(dir, `${sha}.tar`)))) return false;
+    if (!isSha256Digest(sha) || !(await isRegularFile(join(dir, `${sha}.tar`)))) return false;
   }
   return true;
 }

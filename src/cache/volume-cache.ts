@@ -23,6 +23,7 @@ import { writeFileAtomic } from "../util/atomic-write.js";
 import { NotRegularFileError, openRegularFile, readRegularFile } from "../util/regular-file.js";
 import { isDirectory, step, VolumeCacheGuard, type VolumeCacheLockOptions } from "./volume-cache-guard.js";
 import { checkReadDiffID, CacheReadError, errnoCode, goFsMessage, readOrOther } from "./volume-errors.js";
+import { isSha256Digest } from "../oci/digest.js";
 
 export { CacheReadError, isCacheReadError } from "./volume-errors.js";
 
@@ -41,7 +42,6 @@ export type LayerFileTransfer =
 /** Name of the lock file in the cache directory. */
 export const CACHE_LOCK_FILE = "commit.lock";
 
-const DIFF_ID = /^sha256:[0-9a-f]{64}$/;
 const READ_CHUNK = 1024 * 1024;
 
 /** Options of {@link VolumeCache.open}. */
@@ -216,7 +216,7 @@ export class VolumeCache {
 
   /** Whether the committed cache holds the layer (as a regular file). */
   async hasLayer(diffID: string): Promise<boolean> {
-    if (!DIFF_ID.test(diffID)) return false;
+    if (!isSha256Digest(diffID)) return false;
     try {
       return (await lstat(this.layerPath(this.committedDir, diffID))).isFile();
     } catch (err) {
@@ -338,7 +338,7 @@ export class VolumeCache {
 }
 
 function checkDiffID(diffID: string): string {
-  if (!DIFF_ID.test(diffID)) throw new Error(`invalid layer diffID '${diffID}'`);
+  if (!isSha256Digest(diffID)) throw new Error(`invalid layer diffID '${diffID}'`);
   return diffID;
 }
 

@@ -1,4 +1,5 @@
 import { NotRegularFileError } from "../util/regular-file.js";
+import { isSha256Digest } from "../oci/digest.js";
 
 // Errors of the volume cache. CacheReadError is the cache-wide "this layer cannot be read" verdict
 // (the Go lifecycle's cache.ReadErr): phases skip the layer with a warning instead of failing.
@@ -49,7 +50,7 @@ export function goFsMessage(err: unknown): string {
 
 /** Reading a layer under a malformed diffID (from metadata) is just a layer that cannot be found. */
 export function checkReadDiffID(diffID: string): string {
-  if (!/^sha256:[0-9a-f]{64}$/.test(diffID)) throw new CacheReadError(`failed to find cache layer with SHA '${diffID}'`);
+  if (!isSha256Digest(diffID)) throw new CacheReadError(`failed to find cache layer with SHA '${diffID}'`);
   return diffID;
 }
 

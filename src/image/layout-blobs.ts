@@ -2,9 +2,8 @@ import { createHash } from "node:crypto";
 import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline, Transform, type Readable, type TransformCallback } from "node:stream";
-import { DigestMismatchError } from "../registry/manifests.js";
+import { DigestMismatchError, isSha256Digest } from "../oci/digest.js";
 
-const DIGEST = /^sha256:([a-f0-9]{64})$/;
 
 /** An OCI layout problem: missing or invalid `oci-layout`/`index.json`, or a name/digest it does not hold. */
 export class LayoutError extends Error {
@@ -36,9 +35,8 @@ export function isLayoutNotFound(err: unknown): boolean {
 
 /** The file of a blob: `<layout>/blobs/sha256/<hex>` (only sha256 digests are accepted). */
 export function blobPath(layoutPath: string, digest: string): string {
-  const m = DIGEST.exec(digest);
-  if (!m?.[1]) throw new LayoutError(`unsupported blob digest ${JSON.stringify(digest)} in OCI layout ${layoutPath}`);
-  return join(layoutPath, "blobs", "sha256", m[1]);
+  if (!isSha256Digest(digest)) throw new LayoutError(`unsupported blob digest ${JSON.stringify(digest)} in OCI layout ${layoutPath}`);
+  return join(layoutPath, "blobs", "sha256", digest.slice("sha256:".length));
 }
 
 /** The size of a blob file, or undefined when it is absent. */

@@ -9,17 +9,8 @@ import { blobSize, isEnoent, isLayoutNotFound, LayoutError, openLayoutBlob, read
 import { formatLayoutIdentifier, parseLayoutIdentifier } from "./layout-path.js";
 import { defaultPlatform, selectPlatform, type PlatformSelector } from "./platform.js";
 import type { StoredImage } from "./store.js";
-import {
-  ImageConfigSchema,
-  IndexSchema,
-  isIndexMediaType,
-  ManifestSchema,
-  MediaType,
-  type ConfigInfo,
-  type ImageIndex,
-  type Layer,
-  type ManifestInfo,
-} from "./types.js";
+import { ImageConfigSchema, IndexSchema, ManifestSchema, type ConfigInfo, type ImageIndex, type Layer, type ManifestInfo } from "./types.js";
+import { isIndexMediaType, manifestMediaType } from "../oci/media-types.js";
 
 /** Largest image config read from a layout. */
 const CONFIG_LIMIT = 32 * 1024 * 1024;
@@ -90,20 +81,6 @@ interface Candidate {
   readonly mediaType?: string;
 }
 
-/** The media type of a manifest or index blob: its own field, else its shape, else the descriptor's. */
-function mediaTypeOf(raw: Buffer, described: string | undefined): string {
-  let json: unknown;
-  try {
-    json = JSON.parse(raw.toString("utf8"));
-  } catch {
-    return described ?? MediaType.OciManifest;
-  }
-  const doc = (typeof json === "object" && json !== null ? json : {}) as { mediaType?: unknown; manifests?: unknown };
-  if (typeof doc.mediaType === "string" && doc.mediaType !== "") return doc.mediaType;
-  if (Array.isArray(doc.manifests)) return MediaType.OciIndex;
-  return described && !isIndexMediaType(described) ? described : MediaType.OciManifest;
-}
-
 /**
  * An image in an OCI image layout directory, read lazily; every blob is verified against its
  * descriptor, and an index is resolved to one platform's manifest.
@@ -159,7 +136,7 @@ export class LayoutImage implements StoredImage {
     let candidate = await this.pickEntry();
     for (let depth = 0; ; depth++) {
       const raw = await readLayoutBlob(this.path, candidate.digest, candidate.size, MANIFEST_LIMIT);
-      const mediaType = mediaTypeOf(raw, candidate.mediaType);
+      const mediaType = manifestMediaType(raw, candidate.mediaType);
       if (!isIndexMediaType(mediaType)) {
         const manifest = parseJson(ManifestSchema, raw, `manifest ${candidate.digest} in OCI layout ${this.path}`);
         return { manifest, raw, digest: candidate.digest, mediaType };

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { Reference } from "../registry/reference.js";
+import { isSha256Digest } from "../oci/digest.js";
 
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
 /** A layout image identifier split into its parts (`<path>@sha256:<hex>`). */
 export interface LayoutIdentifier {
@@ -34,13 +34,13 @@ export function parseLayoutIdentifier(value: string): LayoutIdentifier {
   const at = value.lastIndexOf("@");
   if (at > 0) {
     const digest = value.slice(at + 1);
-    if (DIGEST.test(digest)) return { path: value.slice(0, at), digest };
+    if (isSha256Digest(digest)) return { path: value.slice(0, at), digest };
   }
   return { path: value };
 }
 
 /** Formats a layout identifier, `<path>@sha256:<hex>` (what `analyzed.toml` records in layout mode). */
 export function formatLayoutIdentifier(path: string, digest: string): string {
-  if (!DIGEST.test(digest)) throw new Error(`invalid digest ${JSON.stringify(digest)} for layout ${path}`);
+  if (!isSha256Digest(digest)) throw new Error(`invalid digest ${JSON.stringify(digest)} for layout ${path}`);
   return `${path}@${digest}`;
 }

@@ -4,11 +4,12 @@ import { mkdir, open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { DigestMismatchError, sha256Digest } from "../registry/manifests.js";
 import { writeFileAtomic } from "../util/atomic-write.js";
 import { blobPath, blobSize, isEnoent, verifyingStream } from "./layout-blobs.js";
 import { readLayoutIndex, REF_NAME_ANNOTATION } from "./layout-image.js";
-import { MediaType, type Descriptor, type Image, type ImageIndex, type Layer } from "./types.js";
+import { type Descriptor, type Image, type ImageIndex, type Layer } from "./types.js";
+import { MediaType } from "../oci/media-types.js";
+import { DigestMismatchError, sha256Digest } from "../oci/digest.js";
 
 /** Options of {@link writeLayoutImage}. */
 export interface WriteLayoutOptions {

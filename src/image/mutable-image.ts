@@ -1,15 +1,6 @@
-import { sha256Digest } from "../registry/manifests.js";
-import {
-  MediaType,
-  type ConfigInfo,
-  type Descriptor,
-  type History,
-  type Image,
-  type ImageConfig,
-  type Layer,
-  type Manifest,
-  type ManifestInfo,
-} from "./types.js";
+import { type ConfigInfo, type Descriptor, type History, type Image, type ImageConfig, type Layer, type Manifest, type ManifestInfo } from "./types.js";
+import { MediaType } from "../oci/media-types.js";
+import { sha256Digest } from "../oci/digest.js";
 
 /** The media-type family of an image: every descriptor must agree with the manifest type. */
 export type MediaFamily = "oci" | "docker";

@@ -3,6 +3,7 @@ import { errorMessage } from "../platform/errors.js";
 import { statusOf } from "../registry/errors.js";
 import { retryLoop } from "../registry/retry-loop.js";
 import type { RemoteImage } from "./remote-image.js";
+import { isSha256Digest } from "../oci/digest.js";
 
 /** Delays between the six attempts of {@link openRemoteImage} (lifecycle PR #1675). */
 export const OPEN_REMOTE_DELAYS_MS: readonly number[] = [100, 200, 500, 1000, 2000];
@@ -40,7 +41,7 @@ export async function openRemoteImage(makeImage: () => RemoteImage, logger: Logg
       const layers = await image.layers();
       const top = layers[layers.length - 1];
       if (!top) throw new Error("image has no layers");
-      if (!/^sha256:[a-f0-9]{64}$/.test(top.diffId)) throw new Error("image top layer has no valid diffID");
+      if (!isSha256Digest(top.diffId)) throw new Error("image top layer has no valid diffID");
       if (attempt > 1) logger.info(`Successfully opened remote image after ${attempt - 1} retries`);
       return image;
     },

@@ -6,18 +6,11 @@ import { getManifest, type FetchedManifest } from "../registry/manifests.js";
 import type { Reference } from "../registry/reference.js";
 import type { RetryPolicy } from "../registry/retry.js";
 import { defaultPlatform, selectPlatform, type PlatformSelector } from "./platform.js";
-import {
-  ImageConfigSchema,
-  IndexSchema,
-  isIndexMediaType,
-  ManifestSchema,
-  type ConfigInfo,
-  type Layer,
-  type ManifestInfo,
-} from "./types.js";
+import { ImageConfigSchema, IndexSchema, ManifestSchema, type ConfigInfo, type Layer, type ManifestInfo } from "./types.js";
 import { uncompressedStream } from "./compression.js";
 import { parseJson } from "./json.js";
 import type { StoredImage } from "./store.js";
+import { isIndexMediaType } from "../oci/media-types.js";
 
 /** Largest image config we read. */
 export const CONFIG_LIMIT = 32 * 1024 * 1024;

@@ -1,28 +1,6 @@
 import type { Readable } from "node:stream";
 import { z } from "zod";
-
-/** Media types the lifecycle reads and writes. */
-export const MediaType = {
-  OciManifest: "application/vnd.oci.image.manifest.v1+json",
-  OciIndex: "application/vnd.oci.image.index.v1+json",
-  OciConfig: "application/vnd.oci.image.config.v1+json",
-  OciLayerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
-  OciLayer: "application/vnd.oci.image.layer.v1.tar",
-  DockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
-  DockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
-  DockerConfig: "application/vnd.docker.container.image.v1+json",
-  DockerLayerGzip: "application/vnd.docker.image.rootfs.diff.tar.gzip",
-  DockerLayer: "application/vnd.docker.image.rootfs.diff.tar",
-  DockerForeignLayer: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-} as const;
-
-/** Every manifest and index type, for `Accept` headers (never schema 1). */
-export const MANIFEST_ACCEPT = [MediaType.OciManifest, MediaType.OciIndex, MediaType.DockerManifest, MediaType.DockerManifestList];
-
-/** Whether a media type is an image index / manifest list. */
-export function isIndexMediaType(mediaType: string | undefined): boolean {
-  return mediaType === MediaType.OciIndex || mediaType === MediaType.DockerManifestList;
-}
+import { SHA256_DIGEST } from "../oci/digest.js";
 
 export const PlatformSchema = z
   .object({
@@ -39,7 +17,7 @@ export type Platform = z.infer<typeof PlatformSchema>;
 export const DescriptorSchema = z
   .object({
     mediaType: z.string(),
-    digest: z.string().regex(/^sha256:[a-f0-9]{64}$/, "expected a sha256 digest"),
+    digest: z.string().regex(SHA256_DIGEST, "expected a sha256 digest"),
     size: z.number().int().nonnegative(),
     annotations: z.record(z.string(), z.string()).optional(),
     urls: z.array(z.string()).optional(),

@@ -1,5 +1,5 @@
 // Layer tarballs for the exporter: Go-identical tar bytes, layer sources, and the one-pass pipeline.
-export { BLOCK_SIZE, NORMALIZED_MTIME, blockPadding } from "./tar-entry.js";
+export { BLOCK_SIZE, blockPadding } from "./tar-entry.js";
 export type { TarEntry, TarEntryType, TarPath } from "./tar-entry.js";
 export { TarHeaderError, encodeTarHeader } from "./tar-header.js";
 export { TAR_TRAILER_SIZE, TarContentError, tarChunks, tarStream } from "./tar-writer.js";

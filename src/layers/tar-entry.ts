@@ -33,8 +33,6 @@ export interface TarEntry {
   readonly stream?: AsyncIterable<Uint8Array>;
 }
 
-/** 1980-01-01T00:00:01Z in seconds: the mtime of every lifecycle layer entry. */
-export const NORMALIZED_MTIME = 315532801;
 
 /** Size of a tar block. */
 export const BLOCK_SIZE = 512;

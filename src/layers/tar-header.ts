@@ -1,7 +1,8 @@
 // Tar header encoding that reproduces Go's `archive/tar` Writer byte for byte for the headers the
 // lifecycle writes (Format left unset, so Go picks USTAR when it can and PAX otherwise).
-import { BLOCK_SIZE, NORMALIZED_MTIME, blockPadding, pathBytes } from "./tar-entry.js";
+import { BLOCK_SIZE, blockPadding, pathBytes } from "./tar-entry.js";
 import type { TarEntry, TarEntryType } from "./tar-entry.js";
+import { NORMALIZED_MTIME } from "../oci/normalized-time.js";
 
 /** A header that Go's writer would refuse or only encode as GNU (which we never write). */
 export class TarHeaderError extends Error {

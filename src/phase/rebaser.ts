@@ -1,5 +1,5 @@
 import type { StoredImage } from "../image/store.js";
-import { MutableImage } from "../image/mutable-image.js";
+import { familyOf, MutableImage } from "../image/mutable-image.js";
 import type { History, ImageConfig } from "../image/types.js";
 import type { Logger } from "../log/logger.js";
 import { withTimer } from "../log/timer.js";
@@ -166,8 +166,8 @@ export async function rebase(opts: RebaserOptions): Promise<MutableImage> {
     config.config = { ...(config.config ?? {}), Labels: { ...labelsOf(config), [LIFECYCLE_METADATA_LABEL]: lifecycleMetadataToLabel(md) } };
     config.history = rebasedHistory(appConfig, baseConfig, oldTop + 1, baseLayers.length, appLayers.length);
 
-    const family = (await opts.appImage.manifest()).mediaType;
-    const image = new MutableImage(config, [...baseLayers, ...appOnly], family === "application/vnd.docker.distribution.manifest.v2+json" ? "docker" : "oci");
+    const family = familyOf((await opts.appImage.manifest()).mediaType);
+    const image = new MutableImage(config, [...baseLayers, ...appOnly], family);
     return image;
   });
 }

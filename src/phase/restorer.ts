@@ -18,12 +18,11 @@ import { buildpackDirName, skippedLayerWarning, usableLayers } from "../platform
 import type { LifecycleMetadata } from "../platform/files/lifecycle-metadata.js";
 import { writeStoreToml } from "../platform/files/store.js";
 import type { PlatformFeatures } from "../platform/features.js";
-import { NetworkError, RegistryError } from "../registry/errors.js";
-import { DigestMismatchError } from "../registry/manifests.js";
 import { RestoreRecorder, type RecorderOptions } from "../restore-record/recorder.js";
 import { createLimiter, type Limiter } from "../util/limiter.js";
 import { NotRegularFileError, readRegularFile } from "../util/regular-file.js";
 import { writeFileAtomic } from "../util/atomic-write.js";
+import { buildpackDirLayers } from "../platform/files/buildpack-dir.js";
 
 /** Inputs of {@link restore}. */
 export interface RestorerOptions {
@@ -43,7 +42,6 @@ export interface RestorerOptions {
   readonly record?: Pick<RecorderOptions, "analyzedPath" | "beforeWalk">;
 }
 
-const NOT_LAYERS = new Set(["store.toml", "launch.toml", "build.toml"]);
 const SBOM_FILE = /^sbom\.(cdx|spdx|syft)\.json$/;
 
 /** Extraction failures that are the local disk's fault, not the cached data's: those stay fatal. */
@@ -55,7 +53,8 @@ const LOCAL_FAILURES = new Set(["FS", "CLEANUP_FAILED"]);
  * with a warning and rebuilt by its buildpack; other failures (the disk) exit 42.
  */
 function isLayerReadError(err: unknown): boolean {
-  if (isCacheReadError(err) || err instanceof DigestMismatchError || err instanceof NetworkError || err instanceof RegistryError) return true;
+  // a cache reports any failure to read a layer (missing, truncated, tampered, a network fault) as a CacheReadError
+  if (isCacheReadError(err)) return true;
   return err instanceof ExtractError && !LOCAL_FAILURES.has(err.code);
 }
 
@@ -107,22 +106,6 @@ async function restoreLayerMetadata(
     await write(name, layer.data, layer.sha);
   }
   return shas;
-}
-
-/** Names of the layers present in a buildpack directory (sub-directories and `<name>.toml` files). */
-async function layersIn(bpDir: string): Promise<string[]> {
-  let entries;
-  try {
-    entries = await readdir(bpDir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-  const names = new Set<string>();
-  for (const e of entries) {
-    if (e.isDirectory()) names.add(e.name);
-    else if (e.name.endsWith(".toml") && !NOT_LAYERS.has(e.name)) names.add(e.name.slice(0, -5));
-  }
-  return [...names].sort();
 }
 
 async function legacySha(bpDir: string, name: string): Promise<string> {
@@ -269,7 +252,7 @@ async function restoreLayerData(
 ): Promise<void> {
   const dir = bp.dir;
   if (dir === undefined) return;
-  for (const name of await layersIn(dir)) {
+  for (const { name } of await buildpackDirLayers(dir)) {
     const cachedLayer = layerNamed(bp.cachedLayers, name);
     if (!cachedLayer?.cache) continue;
     const sha = bp.shas.get(name) ?? (await legacySha(dir, name));

@@ -3,9 +3,9 @@ import { Readable } from "node:stream";
 import type { Repository } from "./client.js";
 import { RegistryError } from "./errors.js";
 import { bodyFailure, discard, header } from "./http.js";
-import { DigestMismatchError } from "./manifests.js";
 import { RetryCounter, transientRetry } from "./retry-loop.js";
 import { NO_RETRY, type RetryPolicy } from "./retry.js";
+import { DigestMismatchError } from "../oci/digest.js";
 
 /** HEADs a blob: its size when present, undefined when the registry answers 404. */
 export async function headBlob(repo: Repository, digest: string): Promise<number | undefined> {

@@ -1,43 +1,17 @@
-import { createHash } from "node:crypto";
-import { MANIFEST_ACCEPT } from "../image/types.js";
 import type { Repository } from "./client.js";
 import { discard, header, readCapped } from "./http.js";
 import type { RetryPolicy } from "./retry.js";
+import { DigestMismatchError, sha256Digest } from "../oci/digest.js";
+import { MANIFEST_ACCEPT, manifestMediaType } from "../oci/media-types.js";
 
 /** Largest manifest or index we accept (the OCI distribution spec's recommended limit). */
 export const MANIFEST_LIMIT = 4 * 1024 * 1024;
-
-/** `sha256:<hex>` of some bytes. */
-export function sha256Digest(data: Uint8Array | string): string {
-  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
-}
 
 /** A manifest or index as fetched: exact bytes, media type and digest. */
 export interface FetchedManifest {
   readonly raw: Buffer;
   readonly mediaType: string;
   readonly digest: string;
-}
-
-/** Thrown when a registry serves content that does not match its digest. */
-export class DigestMismatchError extends Error {
-  override name = "DigestMismatchError";
-}
-
-function mediaTypeOf(raw: Buffer, contentType: string | undefined): string {
-  try {
-    const parsed = JSON.parse(raw.toString("utf8")) as { mediaType?: unknown; manifests?: unknown };
-    if (typeof parsed.mediaType === "string" && parsed.mediaType !== "") return parsed.mediaType;
-    if (contentType && !contentType.startsWith("application/json") && !contentType.startsWith("text/")) {
-      return contentType.split(";")[0]?.trim() ?? contentType;
-    }
-    // an OCI manifest or index without mediaType (umoci writes none)
-    return Array.isArray(parsed.manifests)
-      ? "application/vnd.oci.image.index.v1+json"
-      : "application/vnd.oci.image.manifest.v1+json";
-  } catch {
-    return contentType ?? "";
-  }
 }
 
 /** GETs a manifest or index by tag or digest (both OCI and Docker types accepted; digest verified). */
@@ -51,7 +25,7 @@ export async function getManifest(repo: Repository, identifier: string, retry?: 
   if (identifier.startsWith("sha256:") && digest !== identifier) {
     throw new DigestMismatchError(`manifest ${repo.registry}/${repo.name}@${identifier} has digest ${digest}`);
   }
-  return { raw, mediaType: mediaTypeOf(raw, contentType), digest };
+  return { raw, mediaType: manifestMediaType(raw, contentType), digest };
 }
 
 /** HEADs a manifest: digest, media type and size, without the body. */

@@ -1,10 +1,10 @@
+import { isSha256Digest } from "../oci/digest.js";
 /** The registry used for names without one (ggcr `name.DefaultRegistry`). */
 export const DOCKER_HUB = "index.docker.io";
 const DEFAULT_TAG = "latest";
 
 const TAG_CHARS = /^[A-Za-z0-9_.-]{1,128}$/;
 const REPO_CHARS = /^[a-z0-9_./-]{2,255}$/;
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
 const HOST = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d+)?$/;
 
 /** An invalid image name; the message is ggcr's `could not parse reference: <name>` or a more specific reason. */
@@ -118,7 +118,7 @@ function parseDigest(value: string): Reference | undefined {
   const parts = value.split("@");
   if (parts.length !== 2) return undefined;
   const [rawBase = "", digest = ""] = parts;
-  if (!DIGEST.test(digest)) return undefined;
+  if (!isSha256Digest(digest)) return undefined;
   // a tag next to the digest is dropped, like ggcr
   const tagged = parseTag(rawBase);
   const repo = tagged ? { registry: tagged.registry, repository: tagged.repository } : parseRepository(rawBase);

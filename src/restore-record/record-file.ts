@@ -11,13 +11,14 @@ import { describeZodError } from "../platform/files/zod-issues.js";
 import { writeFileAtomic } from "../util/atomic-write.js";
 import { readRegularFile } from "../util/regular-file.js";
 import { ENTRY_TYPES } from "./layer-walk.js";
+import { SHA256_DIGEST, SHA256_HEX } from "../oci/digest.js";
 
 /** The record's file name inside the layers directory (hidden: no buildpack or layer is named so). */
 export const RECORD_FILE = ".restore-record.json";
 
 const Decimal = z.string().regex(/^\d+$/);
 const Count = z.number().int().nonnegative();
-const DiffId = z.string().regex(/^sha256:[0-9a-f]{64}$/);
+const DiffId = z.string().regex(SHA256_DIGEST);
 
 const Identity = z.object({ path: z.string(), dev: Decimal, ino: Decimal, size: Count, mtime: Decimal, ctime: Decimal });
 
@@ -51,7 +52,7 @@ export const RestoreRecordSchema = z.object({
   /** The filesystem-clock moment of the record (ns); see fs-clock.ts. */
   moment: Decimal,
   /** analyzed.toml as the restorer left it: binds the record to this build. */
-  analyzed: Identity.extend({ sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+  analyzed: Identity.extend({ sha256: z.string().regex(SHA256_HEX) }),
   layers: z.array(RecordedLayer),
 });
 

@@ -7,11 +7,12 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { LayoutBlobNotFoundError, blobPath } from "../../src/image/layout-blobs.js";
 import { LayoutImage, REF_NAME_ANNOTATION } from "../../src/image/layout-image.js";
 import { formatLayoutIdentifier, layoutPathForReference, parseLayoutIdentifier } from "../../src/image/layout-path.js";
-import { IndexSchema, MediaType } from "../../src/image/types.js";
-import { DigestMismatchError, sha256Digest } from "../../src/registry/manifests.js";
+import { IndexSchema } from "../../src/image/types.js";
 import { Reference } from "../../src/registry/reference.js";
 import { runTool } from "../harness/process/run-tool.js";
 import { useTempDir } from "../harness/vitest/use-temp-dir.js";
+import { MediaType } from "../../src/oci/media-types.js";
+import { DigestMismatchError, sha256Digest } from "../../src/oci/digest.js";
 
 const temp = useTempDir("layout-image");
 

@@ -8,10 +8,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { blobPath } from "../../src/image/layout-blobs.js";
 import { LayoutImage, REF_NAME_ANNOTATION } from "../../src/image/layout-image.js";
 import { writeLayoutImage } from "../../src/image/layout-writer.js";
-import { IndexSchema, ManifestSchema, MediaType, type Image, type Layer } from "../../src/image/types.js";
-import { DigestMismatchError, sha256Digest } from "../../src/registry/manifests.js";
+import { IndexSchema, ManifestSchema, type Image, type Layer } from "../../src/image/types.js";
 import { runTool } from "../harness/process/run-tool.js";
 import { useTempDir } from "../harness/vitest/use-temp-dir.js";
+import { MediaType } from "../../src/oci/media-types.js";
+import { DigestMismatchError, sha256Digest } from "../../src/oci/digest.js";
 
 const temp = useTempDir("layout-writer");
 let counter = 0;

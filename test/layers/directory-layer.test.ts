@@ -4,7 +4,8 @@ import type { Server } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NORMALIZED_MTIME, diffIdOf, directoryLayerSource } from "../../src/layers/index.js";
+import { diffIdOf, directoryLayerSource } from "../../src/layers/index.js";
+import { NORMALIZED_MTIME } from "../../src/oci/normalized-time.js";
 import { gnuTarList, readTar, sh, tarBytes } from "./tar-read.js";
 
 let base: string;

@@ -4,9 +4,9 @@ import tar from "tar-stream";
 import { describe, expect, it } from "vitest";
 import { diffIdOf } from "../../src/layers/pipeline.js";
 import { tarCopySource } from "../../src/layers/tar-copy-source.js";
-import { NORMALIZED_MTIME } from "../../src/layers/tar-entry.js";
 import { tarStream } from "../../src/layers/tar-writer.js";
 import { extensionIdOf } from "../../src/phase/exporter/extension-layers.js";
+import { NORMALIZED_MTIME } from "../../src/oci/normalized-time.js";
 
 interface Header {
   name: string;

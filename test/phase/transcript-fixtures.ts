@@ -13,11 +13,11 @@ import { MutableImage } from "../../src/image/mutable-image.js";
 import { MemoryLogger } from "../../src/log/logger.js";
 import { analyze } from "../../src/phase/analyzer.js";
 import { announcePreviousImage, exportApp, openExportImages } from "../../src/phase/exporter/export.js";
-import { NORMALIZED_CREATED } from "../../src/phase/exporter/launch-config.js";
 import { ApiVersion } from "../../src/platform/api-version.js";
 import { platformFeatures, type PlatformFeatures } from "../../src/platform/features.js";
 import type { Analyzed } from "../../src/platform/files/analyzed.js";
 import { readGroupToml } from "../../src/platform/files/group.js";
+import { NORMALIZED_TIME as NORMALIZED_CREATED } from "../../src/oci/normalized-time.js";
 
 /** The registry part of every image name (never contacted: the images are OCI layouts). */
 export const REGISTRY = "registry.test";

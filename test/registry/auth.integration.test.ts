@@ -13,7 +13,7 @@ import { FileLayer } from "../../src/image/file-layer.js";
 import { MutableImage } from "../../src/image/mutable-image.js";
 import { pushImage } from "../../src/image/registry-writer.js";
 import { RemoteImage } from "../../src/image/remote-image.js";
-import { MediaType, type Layer } from "../../src/image/types.js";
+import { type Layer } from "../../src/image/types.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { NetworkError, RegistryError, statusOf } from "../../src/registry/errors.js";
 import { DefaultKeychain } from "../../src/registry/keychain.js";
@@ -39,6 +39,7 @@ import {
   type RegistryHandle,
   type TokenServer,
 } from "../harness/index.js";
+import { MediaType } from "../../src/oci/media-types.js";
 
 expectNoLeakedProcesses();
 const temp = useTempDir("registry-auth");

@@ -11,7 +11,7 @@ import { checkReadAccess } from "../../src/registry/access.js";
 import { headBlob, readBlob } from "../../src/registry/blobs.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { DefaultKeychain } from "../../src/registry/keychain.js";
-import { DigestMismatchError, getManifest } from "../../src/registry/manifests.js";
+import { getManifest } from "../../src/registry/manifests.js";
 import { Reference } from "../../src/registry/reference.js";
 import type { RetryPolicy } from "../../src/registry/retry.js";
 import {
@@ -27,6 +27,7 @@ import {
   type BuiltImage,
   type Credentials,
 } from "../harness/index.js";
+import { DigestMismatchError } from "../../src/oci/digest.js";
 
 expectNoLeakedProcesses();
 const temp = useTempDir("blob-integrity");

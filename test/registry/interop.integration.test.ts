@@ -7,7 +7,6 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { MutableImage } from "../../src/image/mutable-image.js";
 import { pushImage } from "../../src/image/registry-writer.js";
 import { RemoteImage } from "../../src/image/remote-image.js";
-import { MediaType } from "../../src/image/types.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { anonymousKeychain } from "../../src/registry/keychain.js";
 import { getManifest } from "../../src/registry/manifests.js";
@@ -25,6 +24,7 @@ import {
   useTempDir,
   type BuiltImage,
 } from "../harness/index.js";
+import { MediaType } from "../../src/oci/media-types.js";
 
 expectNoLeakedProcesses();
 const temp = useTempDir("registry-interop");

@@ -1,9 +1,8 @@
 // An image in the Docker daemon, read through the Engine API: inspect (ID, config, diffIDs) and
 // history, turned into a config, a synthesized OCI manifest whose layers are the uncompressed tars
 // (digest = diffID) and lazy layers, so phases use it like any other image.
-import { sha256Digest } from "../../registry/manifests.js";
 import type { StoredImage } from "../store.js";
-import { MediaType, type ConfigInfo, type Layer, type Manifest, type ManifestInfo } from "../types.js";
+import { type ConfigInfo, type Layer, type Manifest, type ManifestInfo } from "../types.js";
 import { DaemonLayer, type DaemonLayerReader } from "./daemon-layer.js";
 import type { EngineClient } from "./engine-client.js";
 import { DaemonError, isDaemonError } from "./engine-errors.js";
@@ -11,6 +10,8 @@ import { HistorySchema, InspectSchema, type HistoryResult, type InspectResult } 
 import { daemonName, imagePath } from "./image-names.js";
 import { configFromInspect } from "./inspect-config.js";
 import type { DaemonLayerIndex } from "./layer-index.js";
+import { MediaType } from "../../oci/media-types.js";
+import { sha256Digest } from "../../oci/digest.js";
 
 /** What a DaemonImage needs from its store. */
 export interface DaemonImageContext {

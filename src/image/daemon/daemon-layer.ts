@@ -1,7 +1,8 @@
 // A layer of an image in the daemon. Its blob is the uncompressed tar (digest = diffID); the bytes
 // come from the launch cache or from a save of its image, only when someone reads them.
 import type { Readable } from "node:stream";
-import { MediaType, type Layer } from "../types.js";
+import { type Layer } from "../types.js";
+import { MediaType } from "../../oci/media-types.js";
 
 /** Reads the uncompressed tar of a layer of an image in the daemon. */
 export interface DaemonLayerReader {

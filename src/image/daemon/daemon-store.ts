@@ -9,12 +9,11 @@ import { mkdtemp, open, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import type { VolumeCache } from "../../cache/volume-cache.js";
+import type { LayerTarCache } from "./layer-tar-cache.js";
 import type { Logger } from "../../log/logger.js";
-import { sha256Digest } from "../../registry/manifests.js";
 import type { ImageStore, ProbeResult, SavedName, SaveResult, StoredImage } from "../store.js";
 import { FileLayer } from "../file-layer.js";
-import { MediaType, type Image, type Layer } from "../types.js";
+import { type Image, type Layer } from "../types.js";
 import type { DaemonKind } from "./daemon-kind.js";
 import { emptyDaemonStats, type DaemonStats } from "./daemon-stats.js";
 import { DaemonImage } from "./daemon-image.js";
@@ -30,11 +29,13 @@ import { fileContent, isLocalPlainTar, localContent, plainContent } from "./laye
 import { LayerFetcher } from "./layer-fetcher.js";
 import { DaemonLayerIndex } from "./layer-index.js";
 import { PieceQueue } from "./piece-queue.js";
+import { MediaType } from "../../oci/media-types.js";
+import { sha256Digest } from "../../oci/digest.js";
 
 /** Options of a {@link DaemonStore}. */
 export interface DaemonStoreOptions {
   /** The launch cache (`-launch-cache`), opened by the phase; reads use it, saves stage and commit it. */
-  readonly launchCache?: VolumeCache;
+  readonly launchCache?: LayerTarCache;
   /** Where layers fetched from the daemon are kept while needed (default the OS temp dir). */
   readonly tempDir?: string;
   /**

@@ -2,6 +2,7 @@
 // rest is kept). Docker and podman differ in nullability (podman sends `"Variant": null`,
 // Docker omits empty fields), so optional fields accept null too.
 import { z } from "zod";
+import { SHA256_DIGEST } from "../../oci/digest.js";
 
 const nullableString = z.string().nullish();
 
@@ -57,7 +58,7 @@ export const InspectConfigSchema = z
 /** `GET /images/{name}/json`. */
 export const InspectSchema = z
   .object({
-    Id: z.string().regex(/^sha256:[0-9a-f]{64}$/, "expected sha256:<64 hex>"),
+    Id: z.string().regex(SHA256_DIGEST, "expected sha256:<64 hex>"),
     RepoTags: z.array(z.string()).nullish(),
     Created: nullableString,
     Author: nullableString,
@@ -70,7 +71,7 @@ export const InspectSchema = z
     RootFS: z
       .object({
         Type: z.string(),
-        Layers: z.array(z.string().regex(/^sha256:[0-9a-f]{64}$/, "expected a sha256 diffID")).nullish(),
+        Layers: z.array(z.string().regex(SHA256_DIGEST, "expected a sha256 diffID")).nullish(),
       })
       .loose(),
   })

@@ -2,6 +2,7 @@
 // the Go lifecycle's imgutil `local` does: the daemon never hands out the config bytes themselves.
 import type { ContainerConfig, History, ImageConfig } from "../types.js";
 import type { HistoryResult, InspectResult } from "./engine-schemas.js";
+import { NORMALIZED_TIME } from "../../oci/normalized-time.js";
 
 /** Copies the runtime config fields an image config has (Go's `toV1Config`), leaving out empty ones. */
 function containerConfig(inspect: InspectResult): ContainerConfig {
@@ -25,7 +26,7 @@ function containerConfig(inspect: InspectResult): ContainerConfig {
 }
 
 /** What blank history entries say was their creation time when the image does not say. */
-const NORMALIZED_CREATED = "1980-01-01T00:00:01Z";
+
 
 /**
  * The image's history, oldest first, when the daemon reports one entry per layer; otherwise one
@@ -33,7 +34,7 @@ const NORMALIZED_CREATED = "1980-01-01T00:00:01Z";
  * empty layers, so a count that does not match cannot be mapped onto the layers). Blank entries
  * carry `created` (podman's history endpoint fails on entries without one).
  */
-export function historyFromDaemon(history: HistoryResult | undefined, layerCount: number, created = NORMALIZED_CREATED): History[] {
+export function historyFromDaemon(history: HistoryResult | undefined, layerCount: number, created = NORMALIZED_TIME): History[] {
   if (history?.length !== layerCount) return Array.from({ length: layerCount }, () => ({ created }));
   return [...history].reverse().map((h) => {
     const entry: History = { created: new Date(h.Created * 1000).toISOString().replace(".000Z", "Z") };

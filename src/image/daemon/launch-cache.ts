@@ -5,11 +5,11 @@
 // layers found nowhere else are fetched from the daemon); the store commits it after the image was
 // saved under its primary name, so a failed export leaves the committed cache as it was.
 import { join } from "node:path";
-import type { VolumeCache } from "../../cache/volume-cache.js";
+import type { LayerTarCache } from "./layer-tar-cache.js";
 import { FileLayer } from "../file-layer.js";
 import type { Layer } from "../types.js";
 import { DaemonLayer } from "./daemon-layer.js";
-import { layerCompression } from "./layer-contents.js";
+import { compressionOf } from "../compression.js";
 
 /** Fetches layers only the daemon holds into `dir`, handing each file to `onLayer`. */
 export type DaemonLayerFetch = (layers: readonly DaemonLayer[], dir: string, onLayer: (diffId: string, path: string) => Promise<void>) => Promise<void>;
@@ -23,7 +23,7 @@ export function layersAbove<T extends { readonly diffId: string }>(layers: reado
 }
 
 /** Path of a staged layer tar (the volume cache's naming: `staging/<diffID>.tar`). */
-export function stagedPath(cache: VolumeCache, diffId: string): string {
+export function stagedPath(cache: LayerTarCache, diffId: string): string {
   return join(cache.stagingDir, `${diffId}.tar`);
 }
 
@@ -31,14 +31,14 @@ export function stagedPath(cache: VolumeCache, diffId: string): string {
  * Stages every distinct layer of `layers` into the launch cache's staging directory and returns
  * the staged tar of each (diffID → path), which the load can send from.
  */
-export async function stageLaunchLayers(cache: VolumeCache, layers: readonly Layer[], fetch: DaemonLayerFetch): Promise<Map<string, string>> {
+export async function stageLaunchLayers(cache: LayerTarCache, layers: readonly Layer[], fetch: DaemonLayerFetch): Promise<Map<string, string>> {
   const staged = new Map<string, string>();
   const fromDaemon = new Map<string, DaemonLayer>();
   for (const layer of layers) {
     const diffId = layer.diffId;
     if (staged.has(diffId) || fromDaemon.has(diffId)) continue;
     const isDaemonLayer = layer instanceof DaemonLayer;
-    if (layer instanceof FileLayer && layerCompression(layer.mediaType) === "none") {
+    if (layer instanceof FileLayer && compressionOf(layer.mediaType) === "none") {
       await cache.addLayerFile(layer.path, diffId, { transfer: "link" });
     } else if (await cache.hasLayer(diffId)) {
       await cache.reuseLayer(diffId);
@@ -46,7 +46,7 @@ export async function stageLaunchLayers(cache: VolumeCache, layers: readonly Lay
       fromDaemon.set(diffId, layer);
       continue;
     } else {
-      const compression = layerCompression(layer.mediaType);
+      const compression = compressionOf(layer.mediaType);
       await cache.addLayerStream(compression === "none" ? await layer.open() : await layer.uncompressed(), diffId);
     }
     staged.set(diffId, stagedPath(cache, diffId));

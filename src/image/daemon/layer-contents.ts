@@ -5,18 +5,13 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import type { VolumeCache } from "../../cache/volume-cache.js";
+import type { LayerTarCache } from "./layer-tar-cache.js";
 import type { Layer } from "../types.js";
 import { DaemonLayer } from "./daemon-layer.js";
 import type { LayerContent } from "./docker-archive.js";
+import { compressionOf } from "../compression.js";
 
 /** How a layer blob is compressed, from its media type. */
-export function layerCompression(mediaType: string): "none" | "gzip" | "zstd" | "unknown" {
-  if (mediaType.endsWith("+gzip") || mediaType.endsWith(".tar.gzip")) return "gzip";
-  if (mediaType.endsWith("+zstd") || mediaType.endsWith(".zstd")) return "zstd";
-  if (mediaType.endsWith(".tar")) return "none";
-  return "unknown";
-}
 
 /** A tar file as layer content. */
 export async function fileContent(path: string): Promise<LayerContent> {
@@ -34,7 +29,7 @@ async function countBytes(stream: Readable): Promise<number> {
 export interface LocalSources {
   /** Tars already on disk by diffID (staged in the launch cache, or fetched from the daemon). */
   readonly files: ReadonlyMap<string, string>;
-  readonly launchCache?: VolumeCache;
+  readonly launchCache?: LayerTarCache;
 }
 
 /**
@@ -48,7 +43,7 @@ export function plainContent(layer: Layer): LayerContent {
 
 /** Whether a layer is a plain tar this process holds (not one only the daemon has). */
 export function isLocalPlainTar(layer: Layer): boolean {
-  return !(layer instanceof DaemonLayer) && layerCompression(layer.mediaType) === "none";
+  return !(layer instanceof DaemonLayer) && compressionOf(layer.mediaType) === "none";
 }
 
 /** The content of `layer` without asking the daemon, or undefined when only the daemon has it. */
@@ -57,7 +52,7 @@ export async function localContent(layer: Layer, sources: LocalSources): Promise
   const file = sources.files.get(layer.diffId);
   if (file !== undefined) return fileContent(file);
   const daemonLayer = layer instanceof DaemonLayer;
-  const compression = layerCompression(layer.mediaType);
+  const compression = compressionOf(layer.mediaType);
   if (sources.launchCache && (await sources.launchCache.hasLayer(layer.diffId))) {
     return fileContent(await sources.launchCache.retrieveLayerFile(layer.diffId));
   }

@@ -3,19 +3,18 @@ import type { History, ImageConfig } from "../../image/types.js";
 import type { Logger } from "../../log/logger.js";
 import type { PlatformFeatures } from "../../platform/features.js";
 import type { BuildMetadata } from "../../platform/files/build-metadata.js";
+import { NORMALIZED_TIME } from "../../oci/normalized-time.js";
 
-/** The lifecycle's fixed creation time (1980-01-01T00:00:01Z). */
-export const NORMALIZED_CREATED = "1980-01-01T00:00:01Z";
 
 /** The image creation time: `SOURCE_DATE_EPOCH` (API 0.9+) or the fixed time (contract §4.4). */
 export function createdTime(env: NodeJS.ProcessEnv, features: PlatformFeatures, logger: Logger): string {
   const raw = env.SOURCE_DATE_EPOCH ?? "";
-  if (!features.sourceDateEpoch || raw === "") return NORMALIZED_CREATED;
+  if (!features.sourceDateEpoch || raw === "") return NORMALIZED_TIME;
   // Go's strconv.ParseInt(raw, 10, 64): an optional sign and digits, nothing around them
   const date = /^[+-]?\d+$/.test(raw) ? new Date(Number(raw) * 1000) : undefined;
   if (!date || Number.isNaN(date.getTime())) {
     logger.warn("Ignoring invalid SOURCE_DATE_EPOCH");
-    return NORMALIZED_CREATED;
+    return NORMALIZED_TIME;
   }
   return date.toISOString().replace(/\.000Z$/, "Z");
 }

@@ -1,13 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { FileLayer } from "../../image/file-layer.js";
-import { MediaType, type Layer } from "../../image/types.js";
+import { type Layer } from "../../image/types.js";
 import type { LayerEncoding } from "../../image/store.js";
 import { buildLayerBlob, diffIdOf, writeLayerTar, type LayerBlob } from "../../layers/pipeline.js";
 import type { LayerSource } from "../../layers/layer-source.js";
 import type { Logger } from "../../log/logger.js";
 import type { RecordLookup, RecordVerdict } from "../../restore-record/lookup.js";
 import type { Limiter } from "../../util/limiter.js";
+import { MediaType } from "../../oci/media-types.js";
 
 /**
  * A layer blob this run built: its digest was computed from the bytes in the file as they were

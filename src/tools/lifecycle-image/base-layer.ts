@@ -3,10 +3,11 @@
 // searches without a cache), the packages' copyright files and dpkg records, plus the few files a
 // lifecycle container needs (root in /etc/passwd and /etc/group, /etc/nsswitch.conf, /tmp).
 import { posix } from "node:path";
-import { NORMALIZED_MTIME, type TarEntry } from "../../layers/tar-entry.js";
+import { type TarEntry } from "../../layers/tar-entry.js";
 import type { DebFile } from "./deb-package.js";
 import type { ResolvedPackage } from "./debian-packages.js";
 import { bufferReader, EM_X86_64, readElfDependencies, type ElfDependencies } from "./elf.js";
+import { NORMALIZED_MTIME } from "../../oci/normalized-time.js";
 
 /** Where Debian's ld.so looks for a soname when there is no /etc/ld.so.cache (`ld.so --help`). */
 export const LIBRARY_SEARCH_PATH: readonly string[] = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib"];

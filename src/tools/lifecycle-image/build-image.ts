@@ -6,7 +6,6 @@ import { mkdir, open, stat } from "node:fs/promises";
 import { FileLayer } from "../../image/file-layer.js";
 import { writeLayoutImage } from "../../image/layout-writer.js";
 import { MutableImage } from "../../image/mutable-image.js";
-import { MediaType } from "../../image/types.js";
 import { staticLayerSource } from "../../layers/layer-source.js";
 import { buildLayerBlob } from "../../layers/pipeline.js";
 import type { TarEntry } from "../../layers/tar-entry.js";
@@ -18,6 +17,7 @@ import type { ImageSink } from "./image-sinks.js";
 import { lifecycleLayerEntries, type LauncherFile } from "./lifecycle-layer.js";
 import { readReleaseTarball } from "./release-tarball.js";
 import { StagedOutput } from "./staged-output.js";
+import { MediaType } from "../../oci/media-types.js";
 
 /** gzip level of the layers: the image is pulled often, level 6 is 10 % smaller than level 1. */
 export const LAYER_GZIP_LEVEL = 6;

@@ -2,6 +2,7 @@
 // io.buildpacks.lifecycle.apis), working directory /layers, fixed creation time.
 import type { History, ImageConfig } from "../../image/types.js";
 import type { LifecycleDescriptor } from "./release-tarball.js";
+import { NORMALIZED_TIME } from "../../oci/normalized-time.js";
 
 /** The labels of the official lifecycle image. */
 export const LABELS = {
@@ -11,7 +12,7 @@ export const LABELS = {
 } as const;
 
 /** `created` of the config and its history: the Go lifecycle's normalized time. */
-export const CREATED = "1980-01-01T00:00:01Z";
+
 /** The PATH of the image (distroless's, as in the Go lifecycle image). */
 export const IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -31,11 +32,11 @@ export function lifecycleLabels(descriptor: LifecycleDescriptor): Record<string,
 
 /** The config of an amd64 lifecycle image with one history entry per layer (diff_ids are filled in later). */
 export function lifecycleImageConfig(descriptor: LifecycleDescriptor, layerHistory: readonly string[]): ImageConfig {
-  const history: History[] = layerHistory.map((createdBy) => ({ created: CREATED, created_by: createdBy }));
+  const history: History[] = layerHistory.map((createdBy) => ({ created: NORMALIZED_TIME, created_by: createdBy }));
   return {
     architecture: "amd64",
     os: "linux",
-    created: CREATED,
+    created: NORMALIZED_TIME,
     config: { Env: [`PATH=${IMAGE_PATH}`], WorkingDir: "/layers", Labels: lifecycleLabels(descriptor) },
     rootfs: { type: "layers", diff_ids: [] },
     history,

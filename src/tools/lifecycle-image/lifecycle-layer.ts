@@ -1,8 +1,9 @@
 // The lifecycle layer, as the Go lifecycle's image has it: /cnb/lifecycle.toml and /cnb/lifecycle/
 // (the executable, the phase symlinks and the launcher), root-owned, directories and executables
 // 0755, mtimes at 1980-01-01T00:00:01Z.
-import { NORMALIZED_MTIME, type TarEntry } from "../../layers/tar-entry.js";
+import { type TarEntry } from "../../layers/tar-entry.js";
 import type { ReleaseContents } from "./release-tarball.js";
+import { NORMALIZED_MTIME } from "../../oci/normalized-time.js";
 
 /** Where the exporter finds the launcher it copies into app images. */
 export const LAUNCHER_PATH = "/cnb/lifecycle/launcher";

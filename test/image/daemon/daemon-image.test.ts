@@ -9,10 +9,10 @@ import { DaemonStore } from "../../../src/image/daemon/daemon-store.js";
 import { EngineClient } from "../../../src/image/daemon/engine-client.js";
 import { DaemonError } from "../../../src/image/daemon/engine-errors.js";
 import { MutableImage } from "../../../src/image/mutable-image.js";
-import { MediaType } from "../../../src/image/types.js";
 import { MemoryLogger } from "../../../src/log/logger.js";
 import { buildRunImage, copyIntoDaemon, expectNoLeakedProcesses, patchLayoutConfig, usePodmanService, useTempDir, type BuiltImage } from "../../harness/index.js";
 import { streamDigest, tarLayer } from "./daemon-fixtures.js";
+import { MediaType } from "../../../src/oci/media-types.js";
 
 const PodmanInspect = z.array(
   z.object({ Id: z.string(), RootFS: z.object({ Layers: z.array(z.string()) }), Config: z.object({ Labels: z.record(z.string(), z.string()) }).loose() }).loose(),

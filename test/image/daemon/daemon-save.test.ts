@@ -6,12 +6,12 @@ import { DaemonStore } from "../../../src/image/daemon/daemon-store.js";
 import { EngineClient } from "../../../src/image/daemon/engine-client.js";
 import { FileLayer } from "../../../src/image/file-layer.js";
 import { MutableImage } from "../../../src/image/mutable-image.js";
-import { MediaType } from "../../../src/image/types.js";
 import { buildLayerBlob, staticLayerSource } from "../../../src/layers/index.js";
 import type { StoredImage } from "../../../src/image/store.js";
 import { MemoryLogger } from "../../../src/log/logger.js";
 import { busyboxLayer, buildRunImage, copyIntoDaemon, expectNoLeakedProcesses, startPodmanService, usePodmanService, useTempDir } from "../../harness/index.js";
 import { tarLayer } from "./daemon-fixtures.js";
+import { MediaType } from "../../../src/oci/media-types.js";
 
 const PodmanInspect = z.array(
   z

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { NORMALIZED_MTIME, type TarEntry } from "../../../src/layers/tar-entry.js";
+import { type TarEntry } from "../../../src/layers/tar-entry.js";
 import { baseLayer, BaseLayerError } from "../../../src/tools/lifecycle-image/base-layer.js";
 import type { DebFile } from "../../../src/tools/lifecycle-image/deb-package.js";
 import type { ResolvedPackage } from "../../../src/tools/lifecycle-image/debian-packages.js";
 import type { ElfDependencies } from "../../../src/tools/lifecycle-image/elf.js";
 import { syntheticElf } from "./fixtures.js";
+import { NORMALIZED_MTIME } from "../../../src/oci/normalized-time.js";
 
 type FileSpec = { path: string; elf?: Parameters<typeof syntheticElf>[0]; text?: string; symlink?: string; mode?: number; dir?: boolean };
 
