@@ -38,6 +38,15 @@ export function childPath(): string {
   return PATH_WITHOUT_NODE ? pathWithoutNode(path) : path;
 }
 
+/** `command` as a path: a bare name is looked up on the test runner's own PATH. */
+function onRunnerPath(command: string): string {
+  if (command.includes("/")) return command;
+  for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(delimiter)) {
+    if (dir !== "" && isExecutable(join(dir, command))) return join(dir, command);
+  }
+  throw new Error(`${command} is not on the test runner's PATH`);
+}
+
 /** The binaries a test may invoke. */
 export type Binary = "lifecycle" | "analyzer" | "restorer" | "exporter" | "rebaser";
 
@@ -58,7 +67,10 @@ export interface RunOptions {
   readonly platformApi?: string | null;
   readonly cwd?: string;
   readonly timeoutMs?: number;
-  /** A command the binary is run through, e.g. `["setpriv", "--inh-caps=-all", "--"]`. */
+  /**
+   * A command the binary is run through, e.g. `["setpriv", "--inh-caps=-all", "--"]`; a bare name is
+   * looked up on the test runner's PATH, which may hold directories the binary's PATH leaves out.
+   */
   readonly wrapper?: readonly string[];
 }
 
@@ -77,7 +89,8 @@ export function runLifecycle(binary: Binary, args: readonly string[], options: R
     else env[k] = v;
   }
   return new Promise((resolvePromise, reject) => {
-    const [command = path, ...prefix] = [...(options.wrapper ?? []), path];
+    const [first = path, ...prefix] = [...(options.wrapper ?? []), path];
+    const command = options.wrapper?.length ? onRunnerPath(first) : first;
     const child = spawn(command, [...prefix, ...args], { env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
