@@ -22,7 +22,8 @@ import { pipeline } from "node:stream/promises";
 import { writeFileAtomic } from "../util/atomic-write.js";
 import { NotRegularFileError, openRegularFile, readRegularFile } from "../util/regular-file.js";
 import { isDirectory, step, VolumeCacheGuard, type VolumeCacheLockOptions } from "./volume-cache-guard.js";
-import { checkReadDiffID, CacheReadError, errnoCode, goFsMessage, readOrOther } from "./volume-errors.js";
+import { errnoCode } from "../util/fs-errors.js";
+import { checkReadDiffID, CacheReadError, goFsMessage, readOrOther } from "./volume-errors.js";
 import { isSha256Digest } from "../oci/digest.js";
 
 export { CacheReadError, isCacheReadError } from "./volume-errors.js";

@@ -1,3 +1,4 @@
+import { errnoCode } from "../util/fs-errors.js";
 import { NotRegularFileError } from "../util/regular-file.js";
 import { isSha256Digest } from "../oci/digest.js";
 
@@ -32,12 +33,6 @@ const ERRNO_TEXT: Readonly<Record<string, string>> = {
   EROFS: "read-only file system",
   EIO: "input/output error",
 };
-
-/** The errno code of a Node system error, if it is one. */
-export function errnoCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-}
 
 /** A Node filesystem error worded like Go's *PathError / *LinkError (`stat /cache: no such file or directory`). */
 export function goFsMessage(err: unknown): string {

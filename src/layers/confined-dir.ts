@@ -4,9 +4,8 @@
 // Files are then written into the directory's real path by rename (which replaces a symlink in the
 // last component instead of following it), see writeFileAtomic.
 import { lstat, mkdir, realpath, stat } from "node:fs/promises";
-import type { Stats } from "node:fs";
 import { isAbsolute, join, relative, sep } from "node:path";
-import { errnoCode } from "./extract-writer.js";
+import { errnoCode, lstatOrUndefined } from "../util/fs-errors.js";
 
 /** A write under the layers directory would leave it (through a symlink) or is not a directory. */
 export class ConfinementError extends Error {
@@ -70,15 +69,6 @@ async function resolveInside(lexical: string, path: string, realRoot: string, ro
     throw new ConfinementError(`${quote(lexical)} is a symlink to ${quote(target)}, outside the layers directory ${quote(root)}`);
   }
   return target;
-}
-
-async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    if (errnoCode(err) === "ENOENT") return undefined;
-    throw err;
-  }
 }
 
 function quote(path: string): string {

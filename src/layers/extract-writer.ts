@@ -7,6 +7,7 @@ import {
 } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import type { Stats } from "node:fs";
+import { errnoCode, lstatOrUndefined } from "../util/fs-errors.js";
 import { basename, dirname, join, posix } from "node:path";
 import { ExtractError, quoteName, refuse } from "./extract-error.js";
 import { checkEntryName, isAncestorOrSelf, isInside, symlinkTargetProblem } from "./extract-paths.js";
@@ -283,21 +284,6 @@ async function drain(data: AsyncIterable<unknown>): Promise<void> {
   } catch (err) {
     throw new SourceFailure(err);
   }
-}
-
-async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    if (errnoCode(err) === "ENOENT") return undefined;
-    throw err;
-  }
-}
-
-/** The errno code of a Node system error, if it is one. */
-export function errnoCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
 }
 
 function describe(err: unknown): string {

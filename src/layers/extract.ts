@@ -26,7 +26,8 @@ import tar from "tar-stream";
 import { ExtractError } from "./extract-error.js";
 import { checkDirectoryOption } from "./extract-paths.js";
 import { ByteProbe } from "./extract-probe.js";
-import { LayerWriter, SourceFailure, errnoCode, type WriterSettings } from "./extract-writer.js";
+import { errnoCode } from "../util/fs-errors.js";
+import { LayerWriter, SourceFailure, type WriterSettings } from "./extract-writer.js";
 
 export { ExtractError, type ExtractErrorCode } from "./extract-error.js";
 

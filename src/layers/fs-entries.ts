@@ -107,24 +107,21 @@ interface Frame {
 }
 
 /**
- * Walks `root` like Go's `filepath.Walk` (lstat, symlinks not followed, a directory before its
- * children, children in byte order) and yields each entry owned by `owner`; sockets are skipped.
- * Metadata calls are synchronous — about 5x faster than the promise API for trees of small files;
- * the tar writer consumes it and yields to the event loop every few milliseconds.
+ * The paths under `root` (itself first) in the exporter's archive order, like Go's `filepath.Walk`:
+ * lstat (`lstatOf`), symlinks not followed, a directory before its children, children in byte order.
+ * The restore record walks layers with it too, so its order is the archive's by construction.
+ * Metadata calls are synchronous — about 5x faster than the promise API for trees of small files.
  */
-export function* walkEntries(root: Buffer, owner: Owner): Generator<TarEntry, void, undefined> {
+export function* walkArchiveOrder<S extends { isDirectory(): boolean }>(
+  root: Buffer,
+  lstatOf: (path: Buffer) => S,
+): Generator<{ path: Buffer; st: S }, void, undefined> {
   const stack: Frame[] = [];
   let path = root;
   for (;;) {
-    const st = lstatSync(path);
-    if (isDir(st)) {
-      const names = sortedNames(path);
-      yield { name: path, type: "dir", mode: st.mode & 0o7777, uid: owner.uid, gid: owner.gid };
-      stack.push({ dir: path, names, next: 0 });
-    } else {
-      const e = fsEntry(path, st, owner);
-      if (e) yield e;
-    }
+    const st = lstatOf(path);
+    if (st.isDirectory()) stack.push({ dir: path, names: sortedNames(path), next: 0 });
+    yield { path, st };
     let top = stack.at(-1);
     while (top && top.next >= top.names.length) {
       stack.pop();
@@ -133,5 +130,20 @@ export function* walkEntries(root: Buffer, owner: Owner): Generator<TarEntry, vo
     if (!top) return;
     path = joinPath(top.dir, top.names[top.next]!);
     top.next++;
+  }
+}
+
+/**
+ * Walks `root` in archive order ({@link walkArchiveOrder}) and yields each entry owned by `owner`;
+ * sockets are skipped. The tar writer consumes it and yields to the event loop every few milliseconds.
+ */
+export function* walkEntries(root: Buffer, owner: Owner): Generator<TarEntry, void, undefined> {
+  for (const { path, st } of walkArchiveOrder(root, (p) => lstatSync(p))) {
+    if (st.isDirectory()) {
+      yield { name: path, type: "dir", mode: st.mode & 0o7777, uid: owner.uid, gid: owner.gid };
+    } else {
+      const e = fsEntry(path, st, owner);
+      if (e) yield e;
+    }
   }
 }

@@ -1,8 +1,7 @@
-// Walking a layer directory the way the exporter tars it (fs-entries.ts `walkEntries`: lstat,
-// symlinks not followed, a directory before its children, children in byte order), and the
-// fingerprint the restore record keeps of each entry.
+// Walking a layer directory the way the exporter tars it (the same walk as fs-entries.ts
+// `walkEntries`: `walkArchiveOrder`), and the fingerprint the restore record keeps of each entry.
 import { lstatSync, readlinkSync, type BigIntStats } from "node:fs";
-import { joinPath, sortedNames, type StatLike } from "../layers/fs-entries.js";
+import { walkArchiveOrder, type StatLike } from "../layers/fs-entries.js";
 
 /** One entry of a walk: its path, its path relative to the walked root (bytes), its lstat. */
 export interface WalkedEntry {
@@ -13,20 +12,8 @@ export interface WalkedEntry {
 
 /** The entries under `root` (itself first) in the exporter's archive order, lstat'ed with nanosecond times. */
 export function* walkLayer(root: Buffer): Generator<WalkedEntry, void, undefined> {
-  const stack: { dir: Buffer; names: Buffer[]; next: number }[] = [];
-  let path = root;
-  for (;;) {
-    const st = lstatSync(path, { bigint: true });
+  for (const { path, st } of walkArchiveOrder(root, (p) => lstatSync(p, { bigint: true }))) {
     yield { path, rel: path.subarray(Math.min(path.length, root.length + 1)), st };
-    if (st.isDirectory()) stack.push({ dir: path, names: sortedNames(path), next: 0 });
-    let top = stack.at(-1);
-    while (top && top.next >= top.names.length) {
-      stack.pop();
-      top = stack.at(-1);
-    }
-    if (!top) return;
-    path = joinPath(top.dir, top.names[top.next]!);
-    top.next++;
   }
 }
 
