@@ -22,7 +22,7 @@ import { useTempDir } from "../test/harness/vitest/use-temp-dir.js";
 import { layoutPathForReference } from "../src/image/layout-path.js";
 import { registryAuth } from "./helpers/fixtures.js";
 import { runLifecycle, type RunResult } from "./helpers/lifecycle.js";
-import { createWorkspace, exporterArgs, writeBuildOutput, type BuildSpec, type Workspace } from "./helpers/workspace.js";
+import { createWorkspace, exporterArgs, TRANSCRIPT_BUILD, writeBuildOutput, type BuildSpec, type Workspace } from "./helpers/workspace.js";
 
 expectNoLeakedProcesses();
 const reg = useRegistry("plain");
@@ -36,25 +36,7 @@ const temp = useTempDir("transcript-acceptance");
 let runImage: BuiltImage;
 let n = 0;
 
-const SPEC: BuildSpec = {
-  group: [
-    { id: "acme/node", version: "1.2.3" },
-    { id: "acme/npm", version: "2.0.0" },
-  ],
-  layers: [
-    { bp: "acme/node", name: "node", types: { launch: true, cache: true }, metadata: { version: "20.11.0" }, files: { "bin/node": "node" } },
-    { bp: "acme/node", name: "buildtools", types: { build: true, cache: true }, files: { gcc: "gcc" } },
-    { bp: "acme/npm", name: "modules", types: { launch: true }, files: { "node_modules/a/index.js": "a" } },
-  ],
-  app: { "server.js": "console.log('hi')", "public/index.html": "<html/>" },
-  processes: [
-    { type: "web", command: ["node", "server.js"], default: true },
-    { type: "worker", command: ["node", "worker.js"] },
-  ],
-  defaultProcess: "web",
-  slices: [["public/*"]],
-  labels: [{ key: "org.acme.team", value: "web" }],
-};
+const SPEC = TRANSCRIPT_BUILD;
 
 /** The builder's output: layers, metadata.toml and the launch and cache SBOMs. */
 function build(ws: Workspace, spec: BuildSpec = SPEC): void {

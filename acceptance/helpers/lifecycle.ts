@@ -1,6 +1,7 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
 import { delimiter, join, resolve } from "node:path";
+import type { Readable } from "node:stream";
 
 /**
  * The lifecycle folder under test: `dist/lifecycle` from `npm run build`, or another build (the
@@ -88,10 +89,15 @@ export function runLifecycle(binary: Binary, args: readonly string[], options: R
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  return new Promise((resolvePromise, reject) => {
-    const [first = path, ...prefix] = [...(options.wrapper ?? []), path];
-    const command = options.wrapper?.length ? onRunnerPath(first) : first;
-    const child = spawn(command, [...prefix, ...args], { env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+  const [first = path, ...prefix] = [...(options.wrapper ?? []), path];
+  const command = options.wrapper?.length ? onRunnerPath(first) : first;
+  const child = spawn(command, [...prefix, ...args], { env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+  return collectOutput(child, options.timeoutMs ?? 120_000);
+}
+
+/** Collects a child's stdout, stderr and both interleaved, killing it after `timeoutMs`. */
+export function collectOutput(child: ChildProcessByStdio<null, Readable, Readable>, timeoutMs: number): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const all: Buffer[] = [];
@@ -103,11 +109,11 @@ export function runLifecycle(binary: Binary, args: readonly string[], options: R
       err.push(b);
       all.push(b);
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 120_000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("error", reject);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
-      resolvePromise({
+      resolve({
         code: code ?? (signal ? 128 : -1),
         stdout: Buffer.concat(out).toString("utf8"),
         stderr: Buffer.concat(err).toString("utf8"),

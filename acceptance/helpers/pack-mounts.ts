@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readlinkSync, lstatSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import type { RunResult } from "./lifecycle.js";
+import { collectOutput, type RunResult } from "./lifecycle.js";
 
 /** What the phase sees. */
 export interface PackMounts {
@@ -69,29 +69,6 @@ function script(mounts: PackMounts, env: Readonly<Record<string, string>>, argv:
 /** Runs `argv` as root inside the namespace, with exactly `env` (plus PATH when not given). */
 export function runAtPackPaths(mounts: PackMounts, env: Readonly<Record<string, string>>, argv: readonly string[], timeoutMs = 120_000): Promise<RunResult> {
   const full = { PATH: "/usr/local/bin:/usr/bin:/bin", ...env };
-  return new Promise((resolve, reject) => {
-    const child = spawn("unshare", ["--mount", "--propagation", "private", "sh", "-c", script(mounts, full, argv)], { stdio: ["ignore", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const all: Buffer[] = [];
-    child.stdout.on("data", (b: Buffer) => {
-      out.push(b);
-      all.push(b);
-    });
-    child.stderr.on("data", (b: Buffer) => {
-      err.push(b);
-      all.push(b);
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({
-        code: code ?? (signal ? 128 : -1),
-        stdout: Buffer.concat(out).toString("utf8"),
-        stderr: Buffer.concat(err).toString("utf8"),
-        output: Buffer.concat(all).toString("utf8"),
-      });
-    });
-  });
+  const child = spawn("unshare", ["--mount", "--propagation", "private", "sh", "-c", script(mounts, full, argv)], { stdio: ["ignore", "pipe", "pipe"] });
+  return collectOutput(child, timeoutMs);
 }

@@ -34,6 +34,30 @@ export interface BuildSpec {
   readonly stores?: Record<string, string>;
 }
 
+/**
+ * A build with what every transcript line needs: cache, launch and build layers, an SBOM, slices,
+ * labels, a default process (the transcript tests, in-process and of the binary, build it).
+ */
+export const TRANSCRIPT_BUILD: BuildSpec = {
+  group: [
+    { id: "acme/node", version: "1.2.3" },
+    { id: "acme/npm", version: "2.0.0" },
+  ],
+  layers: [
+    { bp: "acme/node", name: "node", types: { launch: true, cache: true }, metadata: { version: "20.11.0" }, files: { "bin/node": "node" } },
+    { bp: "acme/node", name: "buildtools", types: { build: true, cache: true }, files: { gcc: "gcc" } },
+    { bp: "acme/npm", name: "modules", types: { launch: true }, files: { "node_modules/a/index.js": "a" } },
+  ],
+  app: { "server.js": "console.log('hi')", "public/index.html": "<html/>" },
+  processes: [
+    { type: "web", command: ["node", "server.js"], default: true },
+    { type: "worker", command: ["node", "worker.js"] },
+  ],
+  defaultProcess: "web",
+  slices: [["public/*"]],
+  labels: [{ key: "org.acme.team", value: "web" }],
+};
+
 /** Paths of a build workspace. */
 export interface Workspace {
   readonly root: string;

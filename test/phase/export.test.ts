@@ -22,10 +22,9 @@ import { ApiVersion } from "../../src/platform/api-version.js";
 import { platformFeatures } from "../../src/platform/features.js";
 import { emptyCacheMetadata } from "../../src/platform/files/cache-metadata.js";
 import type { Analyzed } from "../../src/platform/files/analyzed.js";
-import { readGroupToml } from "../../src/platform/files/group.js";
 import { emptyLifecycleMetadata } from "../../src/platform/files/lifecycle-metadata.js";
 import { MemoryStore } from "./memory-store.js";
-import { buildWorkspace } from "./transcript-fixtures.js";
+import { buildWorkspace, exportOptions } from "./transcript-fixtures.js";
 
 const RUN = "registry.test/acme/run:1";
 const APP = "registry.test/acme/app:1";
@@ -68,31 +67,7 @@ async function exportOnce(store: MemoryStore, analyzed: Analyzed, names: readonl
   const logger = new MemoryLogger("info");
   const previousRef = analyzed.previousImage?.reference ?? "";
   const images = await openExportImages(store, RUN, previousRef, names[0] ?? "", logger);
-  await exportApp({
-    features,
-    logger,
-    store,
-    images,
-    cache,
-    names,
-    layersDir: ws.layers,
-    appDir: ws.app,
-    group: (await readGroupToml(join(ws.layers, "group.toml"))).group,
-    previousMetadata: analyzed.metadata,
-    runImageNames: { image: RUN },
-    projectMetadata: undefined,
-    processType: "",
-    launcherPath: ws.launcher,
-    launcherSbomDir: "/cnb/lifecycle",
-    reportPath: join(ws.layers, "report.toml"),
-    owner: { uid: 0, gid: 0 },
-    created: NORMALIZED_TIME,
-    execEnv: "production",
-    parallel: false,
-    extendedDir: join(ws.layers, "extended"),
-    extend: false,
-    tmpRoot: root,
-  });
+  await exportApp(await exportOptions(ws, analyzed, { features, logger, store, images, cache, names, runImage: RUN, tmpRoot: root }));
   return logger;
 }
 

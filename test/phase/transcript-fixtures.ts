@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildTar, layerFromTar } from "../../acceptance/helpers/fixtures.js";
-import { createWorkspace, type BuildSpec, type Workspace } from "../../acceptance/helpers/workspace.js";
+import { createWorkspace, TRANSCRIPT_BUILD, type BuildSpec, type Workspace } from "../../acceptance/helpers/workspace.js";
 import { VolumeCacheAdapter, type Cache } from "../../src/cache/cache.js";
 import { VolumeCache } from "../../src/cache/volume-cache.js";
 import { layoutPathForReference } from "../../src/image/layout-path.js";
@@ -12,7 +12,7 @@ import { writeLayoutImage } from "../../src/image/layout-writer.js";
 import { MutableImage } from "../../src/image/mutable-image.js";
 import { MemoryLogger } from "../../src/log/logger.js";
 import { analyze } from "../../src/phase/analyzer.js";
-import { announcePreviousImage, exportApp, openExportImages } from "../../src/phase/exporter/export.js";
+import { announcePreviousImage, exportApp, openExportImages, type ExportOptions } from "../../src/phase/exporter/export.js";
 import { ApiVersion } from "../../src/platform/api-version.js";
 import { platformFeatures, type PlatformFeatures } from "../../src/platform/features.js";
 import type { Analyzed } from "../../src/platform/files/analyzed.js";
@@ -24,26 +24,8 @@ export const REGISTRY = "registry.test";
 export const RUN_IMAGE = `${REGISTRY}/acme/run:1`;
 export const APP_IMAGE = `${REGISTRY}/acme/app:main`;
 
-/** A build with what every transcript line needs: cache/launch/build layers, an SBOM, slices, labels, a default process. */
-export const BUILD: BuildSpec = {
-  group: [
-    { id: "acme/node", version: "1.2.3" },
-    { id: "acme/npm", version: "2.0.0" },
-  ],
-  layers: [
-    { bp: "acme/node", name: "node", types: { launch: true, cache: true }, metadata: { version: "20.11.0" }, files: { "bin/node": "node" } },
-    { bp: "acme/node", name: "buildtools", types: { build: true, cache: true }, files: { gcc: "gcc" } },
-    { bp: "acme/npm", name: "modules", types: { launch: true }, files: { "node_modules/a/index.js": "a" } },
-  ],
-  app: { "server.js": "console.log('hi')", "public/index.html": "<html/>" },
-  processes: [
-    { type: "web", command: ["node", "server.js"], default: true },
-    { type: "worker", command: ["node", "worker.js"] },
-  ],
-  defaultProcess: "web",
-  slices: [["public/*"]],
-  labels: [{ key: "org.acme.team", value: "web" }],
-};
+/** The build of every transcript test. */
+export const BUILD: BuildSpec = TRANSCRIPT_BUILD;
 
 /** Digests and the temporary directory replaced by placeholders, so a transcript compares exactly. */
 export function masked(lines: readonly string[], root: string): string[] {
@@ -115,6 +97,34 @@ export async function volumeCache(ws: Workspace): Promise<Cache> {
   return new VolumeCacheAdapter(await VolumeCache.open(ws.cache));
 }
 
+/** What the exporter command passes to `exportApp` for a workspace a builder left, with the given parts. */
+export async function exportOptions(
+  ws: Workspace,
+  analyzed: Analyzed,
+  parts: Pick<ExportOptions, "features" | "logger" | "store" | "images" | "cache" | "names" | "tmpRoot"> & { runImage: string },
+): Promise<ExportOptions> {
+  const { runImage, ...given } = parts;
+  return {
+    ...given,
+    layersDir: ws.layers,
+    appDir: ws.app,
+    group: (await readGroupToml(join(ws.layers, "group.toml"))).group,
+    previousMetadata: analyzed.metadata,
+    runImageNames: { image: runImage },
+    projectMetadata: undefined,
+    processType: "",
+    launcherPath: ws.launcher,
+    launcherSbomDir: "/cnb/lifecycle",
+    reportPath: join(ws.layers, "report.toml"),
+    owner: { uid: 0, gid: 0 },
+    created: NORMALIZED_CREATED,
+    execEnv: "production",
+    parallel: false,
+    extendedDir: join(ws.layers, "extended"),
+    extend: false,
+  };
+}
+
 /** Runs the exporter in-process the way the command does (announce, open, export); returns the lines. */
 export async function runExporter(setup: PhaseSetup, ws: Workspace, analyzed: Analyzed, names: readonly string[] = [APP_IMAGE]): Promise<{ lines: string[]; error?: unknown }> {
   const logger = new MemoryLogger("info");
@@ -123,31 +133,7 @@ export async function runExporter(setup: PhaseSetup, ws: Workspace, analyzed: An
   try {
     announcePreviousImage(store, previousRef, logger);
     const images = await openExportImages(store, analyzed.runImage?.reference ?? "", previousRef, names[0] ?? "", logger);
-    await exportApp({
-      features,
-      logger,
-      store,
-      images,
-      cache: await volumeCache(ws),
-      names,
-      layersDir: ws.layers,
-      appDir: ws.app,
-      group: (await readGroupToml(join(ws.layers, "group.toml"))).group,
-      previousMetadata: analyzed.metadata,
-      runImageNames: { image: RUN_IMAGE },
-      projectMetadata: undefined,
-      processType: "",
-      launcherPath: ws.launcher,
-      launcherSbomDir: "/cnb/lifecycle",
-      reportPath: join(ws.layers, "report.toml"),
-      owner: { uid: 0, gid: 0 },
-      created: NORMALIZED_CREATED,
-      execEnv: "production",
-      parallel: false,
-      extendedDir: join(ws.layers, "extended"),
-      extend: false,
-      tmpRoot: setup.root,
-    });
+    await exportApp(await exportOptions(ws, analyzed, { features, logger, store, images, cache: await volumeCache(ws), names, runImage: RUN_IMAGE, tmpRoot: setup.root }));
   } catch (error) {
     return { lines: logger.lines, error };
   }
