@@ -17,10 +17,9 @@
 //   (d) image saves requested by (a), (b) and (c)
 // Targets: (a) faster than skopeo; (b) 0 layer bytes and ≤ 1.5 × read-and-hash; (c) 0 layer bytes;
 // (d) 0 in all three. All data is in the page cache. MB = 10^6 bytes.
-import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { startEngineProxy, type EngineProxy } from "../test/harness/daemon/engine-proxy.js";
 import { copyIntoDaemon } from "../test/harness/daemon/load-image.js";
 import { startPodmanService, type PodmanService } from "../test/harness/daemon/podman-service.js";
@@ -33,10 +32,10 @@ import { readAndHash, writeFileList, writeUncompressedLayout } from "./_exporter
 import { writeBuildOutput, type BuildOutput } from "./_exporter-data.js";
 import { measure, timedRun, type Sample } from "./_exporter-measure.js";
 import { median, option } from "./_args.js";
+import { checkBuild, lifecycleDir } from "./_lifecycle-dir.js";
 
 const MiB = 1024 * 1024;
 const MB = 1e6;
-const ROOT = process.cwd();
 const RUN = "registry.invalid/bench/run:latest";
 const fixed = (n: number, digits = 2): string => n.toFixed(digits);
 const secs = (n: number): string => `${fixed(n)} s`;
@@ -46,29 +45,6 @@ interface Step {
   readonly sample: Sample;
   readonly traffic: Traffic;
   readonly stdout: string;
-}
-
-function lifecycleDir(args: readonly string[]): string {
-  const i = args.indexOf("--lifecycle");
-  const dir = i >= 0 ? args[i + 1] : undefined;
-  return dir ? resolve(dir) : join(ROOT, "dist", "lifecycle");
-}
-
-/** Fails unless the built lifecycle exists; warns when a source file is newer than the bundle. */
-function checkBuild(dir: string): void {
-  if (!existsSync(join(dir, "exporter"))) throw new Error(`${dir}/exporter does not exist: run "npm run build" first`);
-  if (dir !== join(ROOT, "dist", "lifecycle")) return;
-  const built = statSync(join(dir, "lifecycle")).mtimeMs;
-  const newer = (d: string): string | undefined => {
-    for (const entry of readdirSync(d, { withFileTypes: true })) {
-      const path = join(d, entry.name);
-      const found = entry.isDirectory() ? newer(path) : statSync(path).mtimeMs > built ? path : undefined;
-      if (found) return found;
-    }
-    return undefined;
-  };
-  const stale = newer(join(ROOT, "src"));
-  if (stale) console.warn(`warning: ${stale} is newer than ${dir}/lifecycle: run "npm run build" to measure the current code`);
 }
 
 function driverOption(args: readonly string[]): "overlay" | "vfs" {

@@ -15,9 +15,8 @@
 // Every run repeats all of them, interleaved; medians and min–max are reported, with where the
 // machine's CPU time went (a shared machine: "others" is CPU used by processes not ours).
 // All data is in the page cache. MB = 10^6 bytes.
-import { existsSync, readdirSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { isMainThread } from "node:worker_threads";
 import { skopeoInspectConfig } from "../test/harness/check/skopeo.js";
 import { buildRunImage } from "../test/harness/fixtures/run-image.js";
@@ -31,10 +30,10 @@ import { writeBuildOutput, type BuildOutput } from "./_exporter-data.js";
 import { measure, timedRun, type Sample } from "./_exporter-measure.js";
 import { ProxyHandle, proxyWorker, type ProxyStats } from "./_exporter-proxy.js";
 import { option, median } from "./_args.js";
+import { checkBuild, lifecycleDir } from "./_lifecycle-dir.js";
 
 const MiB = 1024 * 1024;
 const MB = 1e6;
-const ROOT = process.cwd();
 const TAG = "latest";
 
 // ---- small helpers -----------------------------------------------------------------------
@@ -50,31 +49,6 @@ function spread(values: readonly number[], format: (n: number) => string): strin
   const m = median(values);
   const pct = m > 0 ? ((Math.max(...values) - Math.min(...values)) / 2 / m) * 100 : 0;
   return `${format(m)}  (${format(Math.min(...values))}–${format(Math.max(...values))}, ±${pct.toFixed(0)}%)`;
-}
-
-/** The lifecycle folder measured: `--lifecycle <dir>` or dist/lifecycle. */
-function lifecycleDir(args: readonly string[]): string {
-  const i = args.indexOf("--lifecycle");
-  const dir = i >= 0 ? args[i + 1] : undefined;
-  return dir ? resolve(dir) : join(ROOT, "dist", "lifecycle");
-}
-
-/** Fails unless the built lifecycle exists; warns when a source file is newer than dist's bundle. */
-function checkBuild(dir: string): void {
-  const exporter = join(dir, "exporter");
-  if (!existsSync(exporter)) throw new Error(`${exporter} does not exist: run "npm run build" first`);
-  if (dir !== join(ROOT, "dist", "lifecycle")) return;
-  const built = statSync(join(dir, "lifecycle")).mtimeMs;
-  const newer = (d: string): string | undefined => {
-    for (const entry of readdirSync(d, { withFileTypes: true })) {
-      const path = join(d, entry.name);
-      const found = entry.isDirectory() ? newer(path) : statSync(path).mtimeMs > built ? path : undefined;
-      if (found) return found;
-    }
-    return undefined;
-  };
-  const stale = newer(join(ROOT, "src"));
-  if (stale) console.warn(`warning: ${stale} is newer than ${dir}/lifecycle: run "npm run build" to measure the current code`);
 }
 
 /** The environment the lifecycle phases get (like the acceptance helper's: nothing inherited). */
